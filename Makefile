@@ -1,0 +1,37 @@
+# Two commands for a new user: `make demo` and `make test`. Both set up .venv first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Every pip call is constrained so nothing replaces the CPU torch with a CUDA build.
+PIP := $(BIN)/python -m pip
+PIPFLAGS := -c constraints.txt --disable-pip-version-check -q
+# Allocation-heavy torch ops are 5-30x faster on glibc with these (docs/benchmarks.md).
+export MALLOC_MMAP_THRESHOLD_ ?= 68719476736
+export MALLOC_TRIM_THRESHOLD_ ?= 68719476736
+
+.PHONY: setup test lint demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(PIP) install $(PIPFLAGS) torch==2.13.0
+	$(PIP) install $(PIPFLAGS) -e '.[dev]'
+	touch $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+demo: setup
+	$(BIN)/python -m benchmarks.norm_speed --quick --out runs/demo/norm_speed.json
+
+bench: setup
+	$(BIN)/python -m benchmarks.norm_speed --out benchmarks/results/norm_speed.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
