@@ -1,0 +1,139 @@
+"""``an``: Attentive Normalization (Wang et al., CVPR 2020), paper-notes section 1.
+
+A 1x1 conv predicts n soft semantic entities; self-sampling regularization (SSR)
+nudges them towards regions of mutually similar features; each channel is then
+normalised inside each soft region, and the result is added back to the input
+with a learnable weight rho (init 0, so the layer starts as the identity).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import Norm
+from .functional import orthogonality_loss, regional_norm
+
+MODES = ("paper", "official_code")
+
+
+class AttentiveNorm(Norm):
+    """Attentive Normalization.
+
+    Args:
+        num_features: channels C of x.
+        n: number of semantic entities (layout conv filters).
+        ssr: self-sampling regularization on/off (the paper's "w/o SSR" ablation).
+        pool: 2x2 max-pool k(x) before sampling (paper); default off in
+            ``official_code`` mode.
+        tau: softmax temperature factor, S = softmax(tau * (t * F + f(x))).
+        t_init: initial value of the learnable per-entity SSR weight t.
+        variance: ``"paper"`` (Algorithm 1) or ``"weighted"``; see ``regional_norm``.
+        statistics: ``"instance"`` (paper) or ``"batch"`` (ablation).
+        eps: default 1e-5 (paper mode) or 1e-7 (``official_code``).
+        affine: learnable beta/alpha (C, n); default on in paper mode, off in
+            ``official_code`` mode.
+        mode: ``"paper"`` or ``"official_code"`` (the released TF code: a 1x1-conv
+            copy v(x) is normalised, mu divided by H*W, t clamped to [0, 1], one
+            with-replacement sample shared by the batch and kept in eval mode,
+            signed orthogonality loss).
+        keep_layout: keep the last soft layout S in ``last_layout`` for pictures.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        n: int = 16,
+        ssr: bool = True,
+        pool: bool | None = None,
+        tau: float = 0.1,
+        t_init: float = 0.1,
+        variance: str = "paper",
+        statistics: str = "instance",
+        eps: float | None = None,
+        affine: bool | None = None,
+        mode: str = "paper",
+        keep_layout: bool = True,
+    ) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"an mode={mode!r} is not one of {MODES}")
+        if n < 1:
+            raise ValueError(f"an needs n >= 1 entities, got {n}")
+        official = mode == "official_code"
+        self.mode, self.n, self.ssr, self.tau = mode, n, ssr, tau
+        self.pool = (not official) if pool is None else pool
+        self.eps = (1e-7 if official else 1e-5) if eps is None else eps
+        self.variance, self.statistics, self.keep_layout = variance, statistics, keep_layout
+        c, ck = num_features, max(num_features // 8, 1)
+        self.layout = nn.Conv2d(c, n, 1, bias=False)
+        self.key = nn.Conv2d(c, ck, 1, bias=False) if ssr else None
+        self.query = nn.Conv2d(c, ck, 1, bias=False) if ssr else None
+        self.value = nn.Conv2d(c, c, 1) if official else None
+        self.t = nn.Parameter(torch.full((n,), float(t_init))) if ssr else None
+        self.rho = nn.Parameter(torch.zeros(()))
+        use_affine = (not official) if affine is None else affine
+        self.beta = nn.Parameter(torch.ones(c, n)) if use_affine else None
+        self.alpha = nn.Parameter(torch.zeros(c, n)) if use_affine else None
+        self.last_layout: Tensor | None = None
+
+    @property
+    def official(self) -> bool:
+        return self.mode == "official_code"
+
+    def regularization_loss(self) -> Tensor:
+        return self.orthogonality_loss()
+
+    def orthogonality_loss(self) -> Tensor:
+        """||W W^T - I||_F^2 of the layout conv (signed sum in ``official_code``)."""
+        return orthogonality_loss(self.layout.weight, signed=self.official)
+
+    def sample_positions(self, batch: int, positions: int) -> Tensor:
+        """n sampled pixel indices per sample, (batch, n), drawn from ``generator``."""
+        device = self.generator.device if self.generator is not None else torch.device("cpu")
+        if self.official:  # with replacement, one draw for the whole batch
+            idx = torch.randint(positions, (1, self.n), generator=self.generator, device=device)
+            return idx.expand(batch, self.n)
+        weights = torch.ones(batch, positions, device=device)
+        return torch.multinomial(
+            weights, self.n, replacement=positions < self.n, generator=self.generator
+        )
+
+    def self_sampling(self, x: Tensor) -> Tensor:
+        """F[b, i, p] = <k(x)[b, :, pos_i], q(x)[b, :, p]>, shape (B, n, H, W)."""
+        b, _, h, w = x.shape
+        k = self.key(x)
+        if self.pool and h >= 2 and w >= 2:
+            k = F.max_pool2d(k, 2)
+        k = k.flatten(2)
+        idx = self.sample_positions(b, k.shape[2]).to(x.device, non_blocking=True)
+        sampled = torch.gather(k, 2, idx.unsqueeze(1).expand(-1, k.shape[1], -1))  # (B, C/8, n)
+        q = self.query(x).flatten(2)
+        return torch.bmm(sampled.transpose(1, 2), q).view(b, self.n, h, w)
+
+    def soft_layout(self, x: Tensor) -> Tensor:
+        """S = softmax over entities of tau * (t * F + f(x)), in float32 at least."""
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        logits = self.layout(x).to(dtype)
+        if self.ssr and (self.training or self.official):
+            t = self.t.clamp(0.0, 1.0) if self.official else self.t
+            logits = logits + t.view(1, -1, 1, 1) * self.self_sampling(x).to(dtype)
+        return torch.softmax(self.tau * logits, dim=1)
+
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        layout = self.soft_layout(x)
+        if self.keep_layout:
+            self.last_layout = layout.detach()
+        source = self.value(x) if self.official else x
+        xbar = regional_norm(
+            source,
+            layout,
+            self.beta,
+            self.alpha,
+            self.eps,
+            self.variance,
+            statistics=self.statistics,
+            official_mean=self.official,
+        )
+        return (x + self.rho * xbar).to(x.dtype)

@@ -1,0 +1,46 @@
+"""The calling convention every registered normalization follows.
+
+Network blocks hold a norm without knowing which one it is, so every norm is
+called as ``norm(x, cond=None)``; ``cond`` is what conditional norms need (class
+labels for ``cbn``, a spatial map for ``spade``) and is ignored by the others.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+
+class MissingConditionError(ValueError):
+    """A conditional norm was called without the condition it needs."""
+
+
+class Norm(nn.Module):
+    """Base class of registered norms: ``forward(x, cond=None) -> Tensor``.
+
+    ``cond_kind`` names what ``cond`` must be (``"labels"``, ``"map"``) or is
+    None for unconditional norms. ``generator`` is the ``torch.Generator`` a norm
+    that samples (AN's self-sampling) draws from; None means torch's global RNG.
+    """
+
+    cond_kind: ClassVar[str | None] = None
+    generator: torch.Generator | None = None
+
+    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def regularization_loss(self) -> Tensor | None:
+        """Extra loss this layer wants added to its network's loss (None: none)."""
+        return None
+
+    def require_cond(self, cond: Tensor | None) -> Tensor:
+        """Return ``cond`` or raise a clear error saying what to pass."""
+        if cond is None:
+            what = {"labels": "integer class labels of shape (B,)", "map": "a (B, C, H, W) map"}
+            raise MissingConditionError(
+                f"{type(self).__name__} is conditional: call it as norm(x, cond=...) with "
+                f"{what.get(self.cond_kind or '', 'its condition')}"
+            )
+        return cond

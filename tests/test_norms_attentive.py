@@ -1,0 +1,199 @@
+"""The AN layer: identity at init, SSR math, determinism, independence, gradients."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from reference_an import naive_regional_norm, naive_ssr_logits
+
+from an_lightning.norms import build_norm, layouts, regularization_loss, set_generator
+
+
+def make_an(c: int = 16, seed: int = 0, **options):
+    torch.manual_seed(seed)
+    return build_norm("an", c, **options)
+
+
+def perturb(an, rho: float = 0.7):
+    """Move the zero/one-initialised parameters so every path shows in the output."""
+    with torch.no_grad():
+        an.rho.fill_(rho)
+        if an.beta is not None:
+            an.beta.uniform_(0.5, 1.5)
+            an.alpha.normal_()
+        if an.t is not None:
+            an.t.uniform_(0.5, 2.0)
+    return an
+
+
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("mode", ["paper", "official_code"])
+def test_identity_at_init(mode):
+    an = make_an(mode=mode)
+    x = torch.randn(3, 16, 8, 8)
+    for train in (True, False):
+        an.train(train)
+        assert torch.equal(an(x), x)
+
+
+def test_eval_matches_paper_formula_without_ssr():
+    an = perturb(make_an(c=16, n=4)).eval()
+    x = torch.randn(2, 16, 6, 6, dtype=torch.float64)
+    an.double()
+    layout = torch.softmax(0.1 * an.layout(x), dim=1)
+    want = x + an.rho * naive_regional_norm(x, layout, an.beta, an.alpha, eps=an.eps)
+    assert (an(x) - want).abs().max().item() < 1e-10
+    assert (an.last_layout - layout).abs().max().item() < 1e-12
+
+
+@pytest.mark.parametrize("pool", [True, False])
+def test_train_matches_paper_formula_with_ssr(pool):
+    an = perturb(make_an(c=16, n=4, pool=pool)).double().train()
+    x = torch.randn(2, 16, 6, 6, dtype=torch.float64)
+    an.generator = seeded(5)
+    out = an(x)
+    k = an.key(x)
+    k = F.max_pool2d(k, 2) if pool else k
+    an.generator = seeded(5)  # replay the draw the forward pass made
+    positions = an.sample_positions(2, k.shape[2] * k.shape[3])
+    logits = an.layout(x) + an.t.view(1, -1, 1, 1) * naive_ssr_logits(k, an.query(x), positions)
+    layout = torch.softmax(0.1 * logits, dim=1)
+    want = x + an.rho * naive_regional_norm(x, layout, an.beta, an.alpha, eps=an.eps)
+    assert (out - want).abs().max().item() < 1e-10
+
+
+def test_paper_sampling_is_per_sample_without_replacement():
+    an = make_an(n=16)
+    an.generator = seeded(0)
+    idx = an.sample_positions(4, 64)
+    assert idx.shape == (4, 16)
+    assert all(len(set(row.tolist())) == 16 for row in idx)
+    assert not all(torch.equal(idx[0], row) for row in idx[1:])
+
+
+def test_official_sampling_is_shared_over_the_batch():
+    an = make_an(n=16, mode="official_code")
+    an.generator = seeded(0)
+    idx = an.sample_positions(4, 64)
+    assert all(torch.equal(idx[0], row) for row in idx)
+
+
+def test_eval_is_deterministic_and_ignores_the_generator():
+    an = perturb(make_an()).eval()
+    x = torch.randn(2, 16, 8, 8)
+    set_generator(an, seeded(1))
+    a = an(x)
+    set_generator(an, seeded(2))
+    assert torch.equal(a, an(x))
+
+
+def test_train_sampling_is_reproducible_from_the_generator():
+    an = perturb(make_an()).train()
+    x = torch.randn(2, 16, 8, 8)
+    an.generator = seeded(3)
+    a = an(x)
+    an.generator = seeded(3)
+    b = an(x)
+    an.generator = seeded(4)
+    c = an(x)
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+
+
+def test_official_code_keeps_sampling_at_eval_time():
+    an = perturb(make_an(mode="official_code")).eval()
+    x = torch.randn(2, 16, 8, 8)
+    an.generator = seeded(1)
+    a = an(x)
+    an.generator = seeded(2)
+    assert not torch.allclose(a, an(x))
+
+
+def test_per_sample_independence_in_eval():
+    an = perturb(make_an()).eval()
+    x = torch.randn(4, 16, 8, 8)
+    y = x.clone()
+    y[1:] = torch.randn(3, 16, 8, 8) * 5
+    assert torch.allclose(an(x)[0], an(y)[0], atol=1e-6, rtol=0)
+
+
+def test_batch_statistics_couple_the_batch():
+    an = perturb(make_an(statistics="batch")).eval()
+    x = torch.randn(4, 16, 8, 8)
+    y = x.clone()
+    y[1:] = torch.randn(3, 16, 8, 8) * 5
+    assert not torch.allclose(an(x)[0], an(y)[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("variance", ["paper", "weighted"])
+def test_gradcheck(variance):
+    an = perturb(make_an(c=8, n=3, variance=variance)).double()
+    x = torch.randn(2, 8, 4, 4, dtype=torch.float64, requires_grad=True)
+
+    def fn(inp):
+        an.generator = seeded(0)  # the same sample on every call of gradcheck
+        return an(inp)
+
+    for train in (False, True):
+        an.train(train)
+        assert torch.autograd.gradcheck(fn, (x,), eps=1e-6, atol=1e-5)
+
+
+def test_orthogonality_loss_zero_for_orthonormal_rows():
+    an = make_an(c=16, n=4)
+    q, _ = torch.linalg.qr(torch.randn(16, 16))
+    with torch.no_grad():
+        an.layout.weight.copy_(q[:4].reshape(4, 16, 1, 1))
+    assert an.orthogonality_loss().item() < 1e-10
+    with torch.no_grad():
+        an.layout.weight.mul_(2.0)
+    assert an.orthogonality_loss().item() == pytest.approx(4 * 3.0**2, rel=1e-4)
+    assert regularization_loss(torch.nn.Sequential(an, make_an())) is not None
+
+
+def test_options_shape_the_layer():
+    plain = make_an(c=32, n=8, ssr=False)
+    assert plain.key is None and plain.t is None
+    assert plain.layout.weight.shape == (8, 32, 1, 1)
+    paper = make_an(c=32)
+    assert paper.key.weight.shape == (4, 32, 1, 1) and paper.beta.shape == (32, 16)
+    assert paper.eps == 1e-5 and paper.pool and paper.value is None
+    official = make_an(c=32, mode="official_code")
+    assert official.beta is None and official.eps == 1e-7 and not official.pool
+    assert official.value.weight.shape == (32, 32, 1, 1)
+    with pytest.raises(ValueError, match="mode"):
+        make_an(mode="tf")
+
+
+def test_official_code_clamps_t():
+    an = perturb(make_an(c=8, n=4, mode="official_code")).train()
+    x = torch.randn(1, 8, 6, 6)
+    with torch.no_grad():
+        an.t.fill_(5.0)
+    an.generator = seeded(0)
+    a = an(x)
+    with torch.no_grad():
+        an.t.fill_(1.0)
+    an.generator = seeded(0)
+    assert torch.equal(a, an(x))
+
+
+def test_layouts_are_collected_for_pictures():
+    net = torch.nn.Sequential(make_an(n=5), make_an(n=7, keep_layout=False))
+    net.eval()
+    x = torch.randn(2, 16, 8, 8)
+    for m in net:
+        x = m(x)
+    found = layouts(net)
+    assert list(found) == ["0"]
+    s = found["0"]
+    assert s.shape == (2, 5, 8, 8) and not s.requires_grad
+    assert torch.allclose(s.sum(dim=1), torch.ones(2, 8, 8), atol=1e-6)
+
+
+def test_tiny_maps_do_not_break_sampling():
+    an = perturb(make_an(n=16)).train()
+    out = an(torch.randn(2, 16, 1, 1))  # 1 pixel, 16 entities: sampled with replacement
+    assert out.shape == (2, 16, 1, 1) and torch.isfinite(out).all()

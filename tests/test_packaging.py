@@ -1,0 +1,32 @@
+"""Setup files agree with each other, so the cluster env and the CPU venv match."""
+
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_environment_yml_lists_the_pyproject_dependencies():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["timm"])
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    listed = {line for line in pip if not line.startswith(("-", "--"))}
+    assert listed == wanted
+    assert "-e ." in pip
+
+
+def test_torch_is_pinned_for_every_pip_call():
+    assert "torch==" in (ROOT / "constraints.txt").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    pip_lines = [line for line in makefile.splitlines() if "$(PIP) install" in line]
+    assert pip_lines and all("$(PIPFLAGS)" in line for line in pip_lines)
+    assert "-c constraints.txt" in makefile
+
+
+def test_no_torchvision_import_in_the_package():
+    """torchvision has no CPU build matching the pinned torch (environment notes)."""
+    for path in (ROOT / "an_lightning").rglob("*.py"):
+        assert "torchvision" not in path.read_text(), path
