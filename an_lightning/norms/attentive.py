@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import Norm
-from .functional import orthogonality_loss, regional_norm
+from .functional import apply_regional, orthogonality_loss, regional_affine
 
 MODES = ("paper", "official_code")
 
@@ -100,33 +100,43 @@ class AttentiveNorm(Norm):
             weights, self.n, replacement=positions < self.n, generator=self.generator
         )
 
-    def self_sampling(self, x: Tensor) -> Tensor:
-        """F[b, i, p] = <k(x)[b, :, pos_i], q(x)[b, :, p]>, shape (B, n, H, W)."""
-        b, _, h, w = x.shape
+    def sampled_keys(self, x: Tensor) -> Tensor:
+        """k(x) at n sampled positions, (B, C/8, n)."""
+        _, _, h, w = x.shape
         k = self.key(x)
         if self.pool and h >= 2 and w >= 2:
             k = F.max_pool2d(k, 2)
         k = k.flatten(2)
-        idx = self.sample_positions(b, k.shape[2]).to(x.device, non_blocking=True)
-        sampled = torch.gather(k, 2, idx.unsqueeze(1).expand(-1, k.shape[1], -1))  # (B, C/8, n)
-        q = self.query(x).flatten(2)
-        return torch.bmm(sampled.transpose(1, 2), q).view(b, self.n, h, w)
+        idx = self.sample_positions(x.shape[0], k.shape[2]).to(x.device, non_blocking=True)
+        return torch.gather(k, 2, idx.unsqueeze(1).expand(-1, k.shape[1], -1))
 
     def soft_layout(self, x: Tensor) -> Tensor:
-        """S = softmax over entities of tau * (t * F + f(x)), in float32 at least."""
+        """S = softmax over entities of tau * (f(x) + t * F), in float32 at least.
+
+        F[b, i, p] = <k(x)[b, :, pos_i], q(x)[b, :, p]>. Folding t into the sampled
+        keys and tau into ``baddbmm`` builds the logits in one (B, n, HW) buffer.
+        """
+        b, _, h, w = x.shape
         dtype = torch.promote_types(x.dtype, torch.float32)
-        logits = self.layout(x).to(dtype)
+        logits = self.layout(x).flatten(2).to(dtype)  # f(x); rebinding frees it below
         if self.ssr and (self.training or self.official):
             t = self.t.clamp(0.0, 1.0) if self.official else self.t
-            logits = logits + t.view(1, -1, 1, 1) * self.self_sampling(x).to(dtype)
-        return torch.softmax(self.tau * logits, dim=1)
+            keys, q = self.sampled_keys(x), self.query(x).flatten(2)
+            with torch.autocast(device_type=x.device.type, enabled=False):
+                keys = keys.to(dtype) * t.to(dtype)  # (B, C/8, n)
+                logits = torch.baddbmm(
+                    logits, keys.transpose(1, 2), q.to(dtype), beta=self.tau, alpha=self.tau
+                )
+        else:
+            logits = logits * self.tau
+        return torch.softmax(logits, dim=1).view(b, self.n, h, w)
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         layout = self.soft_layout(x)
         if self.keep_layout:
             self.last_layout = layout.detach()
         source = self.value(x) if self.official else x
-        xbar = regional_norm(
+        scale, shift = regional_affine(
             source,
             layout,
             self.beta,
@@ -136,4 +146,6 @@ class AttentiveNorm(Norm):
             statistics=self.statistics,
             official_mean=self.official,
         )
-        return (x + self.rho * xbar).to(x.dtype)
+        # x + rho * Xbar with rho folded into the (B, C, n) coefficients: no full-size
+        # Xbar or rho * Xbar buffer, and exactly x while rho = 0.
+        return apply_regional(source, layout, self.rho * scale, self.rho * shift, residual=x)

@@ -38,6 +38,139 @@ def _check_inputs(x: Tensor, layout: Tensor, variance: str, statistics: str) -> 
         raise ValueError(f"statistics={statistics!r} is not one of {STATISTICS}")
 
 
+def regional_affine(
+    x: Tensor,
+    layout: Tensor,
+    beta: Tensor | None = None,
+    alpha: Tensor | None = None,
+    eps: float = 1e-5,
+    variance: str = "paper",
+    *,
+    statistics: str = "instance",
+    official_mean: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """Per-region ``scale`` and ``shift`` (B, C, n), with Xbar = X * (scale @ S) + shift @ S.
+
+    scale = beta / (sigma + eps) and shift = alpha - mu * scale; the arguments are
+    those of ``regional_norm``. Statistics are float32 (float64 for float64 input)
+    even under autocast: the expansion s2 - 2 mu s1 + HW mu^2 cancels
+    catastrophically in half precision.
+    """
+    _check_inputs(x, layout, variance, statistics)
+    b, c, h, w = x.shape
+    n = layout.shape[1]
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        xf = x.reshape(b, c, h * w).to(dtype)
+        sf = layout.reshape(b, n, h * w).to(dtype)
+
+        s0 = sf.sum(dim=2).unsqueeze(1)  # (B, 1, n): sum_p S
+        s1, s2 = _RegionMoments.apply(xf, sf, variance == "paper")  # (B, C, n) each
+        # Algorithm 1's mu^2 term sums over all pixels; the weighted one over the region.
+        pixels = torch.full_like(s0, float(h * w)) if variance == "paper" else s0
+        if statistics == "batch":
+            s0, s1, s2, pixels = (t.sum(dim=0, keepdim=True) for t in (s0, s1, s2, pixels))
+
+        cnt = s0 + eps
+        mu = s1 / cnt
+        if official_mean:
+            mu = mu / (h * w)
+        var = (s2 - 2.0 * mu * s1 + pixels * mu.square()) / cnt
+        scale = 1.0 / (_safe_sqrt(var.clamp_min(0.0)) + eps)
+        if beta is not None:
+            scale = scale * beta.to(dtype)
+        shift = -mu * scale
+        if alpha is not None:
+            shift = shift + alpha.to(dtype)
+    return scale.expand(b, c, n), shift.expand(b, c, n)
+
+
+def apply_regional(
+    x: Tensor, layout: Tensor, scale: Tensor, shift: Tensor, residual: Tensor | None = None
+) -> Tensor:
+    """X * (scale @ S) + shift @ S (+ residual), in x's dtype.
+
+    Two (C, n) @ (n, HW) products replace the sum over regions of Algorithm 1,
+    and the residual lets AN compute ``x + rho * Xbar`` without an Xbar buffer.
+    """
+    b, c, h, w = x.shape
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        dtype = scale.dtype
+        flat = (t.reshape(b, t.shape[1], h * w).to(dtype) for t in (x, layout))
+        res = None if residual is None else residual.reshape(b, c, h * w).to(dtype)
+        out = _ApplyRegional.apply(*flat, scale, shift, res)
+    return out.reshape(b, c, h, w).to(x.dtype)
+
+
+def _mul(fresh: Tensor, other: Tensor) -> Tensor:
+    """fresh * other, reusing ``fresh``'s buffer unless a double backward is recording."""
+    return fresh * other if torch.is_grad_enabled() else fresh.mul_(other)
+
+
+class _RegionMoments(torch.autograd.Function):
+    """s1 = X S^T and s2 = X^2 (S^2)^T (paper) or X^2 S^T (weighted), per sample.
+
+    Written by hand because autograd would keep X^2 and S^2 alive until the
+    backward pass (1.5x the size of X at n = C/2); they are cheap to recompute.
+    The backward is made of differentiable ops, so double backward (gradient
+    penalties through AN) still works.
+    """
+
+    @staticmethod
+    def forward(ctx, xf: Tensor, sf: Tensor, paper: bool) -> tuple[Tensor, Tensor]:
+        ctx.save_for_backward(xf, sf)
+        ctx.paper = paper
+        st = sf.transpose(1, 2)
+        return torch.bmm(xf, st), torch.bmm(xf.square(), st.square() if paper else st)
+
+    @staticmethod
+    def backward(ctx, g1: Tensor, g2: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        xf, sf = ctx.saved_tensors
+        gx = gs = None
+        if ctx.needs_input_grad[0]:  # g1 S + 2 X * (g2 S^2)  (S, not S^2, when weighted)
+            gx = torch.bmm(g2, sf.square() if ctx.paper else sf)
+            gx = _mul(gx, xf).mul_(2.0) if not torch.is_grad_enabled() else 2.0 * gx * xf
+            gx = torch.baddbmm(gx, g1, sf)
+        if ctx.needs_input_grad[1]:  # g1^T X + 2 S * (g2^T X^2)  (no 2 S * when weighted)
+            gs = torch.bmm(g1.transpose(1, 2), xf)
+            g2x2 = torch.bmm(g2.transpose(1, 2), xf.square())
+            gs = torch.addcmul(gs, sf, g2x2, value=2.0) if ctx.paper else gs + g2x2
+        return gx, gs, None
+
+
+class _ApplyRegional(torch.autograd.Function):
+    """X * (scale @ S) + shift @ S (+ residual) without saving (C, HW) buffers.
+
+    Autograd would keep scale @ S alive for the backward pass; recomputing it
+    there costs one small matrix product and saves a full-size buffer.
+    """
+
+    @staticmethod
+    def forward(
+        ctx, xf: Tensor, sf: Tensor, scale: Tensor, shift: Tensor, residual: Tensor | None
+    ) -> Tensor:
+        ctx.save_for_backward(xf, sf, scale, shift)
+        ctx.has_residual = residual is not None
+        out = torch.bmm(shift, sf)  # forward runs without autograd: in place is safe
+        if residual is not None:
+            out.add_(residual)
+        return out.addcmul_(xf, torch.bmm(scale, sf))
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
+        xf, sf, scale, shift = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx = _mul(torch.bmm(scale, sf), g) if need[0] else None
+        gxs = g * xf
+        st = sf.transpose(1, 2)
+        gscale = torch.bmm(gxs, st) if need[2] else None
+        gshift = torch.bmm(g, st) if need[3] else None
+        gs = None
+        if need[1]:
+            gs = torch.baddbmm(torch.bmm(shift.transpose(1, 2), g), scale.transpose(1, 2), gxs)
+        return gx, gs, gscale, gshift, (g if ctx.has_residual else None)
+
+
 def regional_norm(
     x: Tensor,
     layout: Tensor,
@@ -56,56 +189,26 @@ def regional_norm(
     Args:
         x: features (B, C, H, W).
         layout: soft layout S (B, n, H, W), summing to 1 over n.
-        beta, alpha: per-channel, per-region affine (C, n); None means 1 and 0.
+        beta, alpha: per-channel, per-region affine (C, n), or (C, 1) shared by
+            the regions as in Algorithm 1's shapes; None means 1 and 0.
         eps: added to the region mass and to sigma.
         variance: ``"paper"`` is Algorithm 1, sum_p (X S - mu)^2 / cnt;
             ``"weighted"`` is the weighted variance sum_p S (X - mu)^2 / cnt.
         statistics: ``"instance"`` (per sample, the paper) or ``"batch"`` (regions
             pooled over the batch: the paper's "batch statistics" ablation).
         official_mean: divide mu by H*W as the authors' released TF code does.
-
-    Statistics are computed in float32 even under autocast, because the variance
-    expansion s2 - 2 mu s1 + HW mu^2 cancels catastrophically in half precision.
     """
-    _check_inputs(x, layout, variance, statistics)
-    b, c, h, w = x.shape
-    n = layout.shape[1]
-    out_dtype = x.dtype
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        dtype = torch.promote_types(x.dtype, torch.float32)
-        xf = x.reshape(b, c, h * w).to(dtype)
-        sf = layout.reshape(b, n, h * w).to(dtype)
-        st = sf.transpose(1, 2)  # (B, HW, n)
-
-        s0 = sf.sum(dim=2, keepdim=True).transpose(1, 2)  # (B, 1, n): sum_p S
-        s1 = torch.bmm(xf, st)  # (B, C, n): sum_p X S
-        if variance == "paper":
-            s2 = torch.bmm(xf.square(), st.square())  # sum_p X^2 S^2
-            pixels = torch.full_like(s0, float(h * w))  # the mu^2 term sums over all pixels
-        else:
-            s2 = torch.bmm(xf.square(), st)  # sum_p X^2 S
-            pixels = s0
-        if statistics == "batch":
-            s0, s1, s2, pixels = (t.sum(dim=0, keepdim=True) for t in (s0, s1, s2, pixels))
-
-        cnt = s0 + eps
-        mu = s1 / cnt
-        if official_mean:
-            mu = mu / (h * w)
-        var = (s2 - 2.0 * mu * s1 + pixels * mu.square()) / cnt
-        sigma = _safe_sqrt(var.clamp_min(0.0))
-
-        scale = 1.0 / (sigma + eps)  # (B or 1, C, n)
-        if beta is not None:
-            scale = scale * beta.to(dtype)
-        shift = -mu * scale
-        if alpha is not None:
-            shift = shift + alpha.to(dtype)
-        scale, shift = scale.expand(b, c, n), shift.expand(b, c, n)
-        # X * (scale @ S) + (shift @ S): one product for both keeps peak memory low.
-        maps = torch.bmm(torch.cat([scale, shift], dim=1), sf)  # (B, 2C, HW)
-        out = torch.addcmul(maps[:, c:], xf, maps[:, :c])
-    return out.reshape(b, c, h, w).to(out_dtype)
+    scale, shift = regional_affine(
+        x,
+        layout,
+        beta,
+        alpha,
+        eps,
+        variance,
+        statistics=statistics,
+        official_mean=official_mean,
+    )
+    return apply_regional(x, layout, scale, shift)
 
 
 def orthogonality_loss(weight: Tensor, signed: bool = False) -> Tensor:
