@@ -1,5 +1,7 @@
 """Every model variant of the paper is a few lines of YAML (jsonargparse / LightningCLI)."""
 
+from pathlib import Path
+
 import jsonargparse
 import pytest
 
@@ -100,3 +102,14 @@ def test_unknown_keys_fail_loudly():
     cfg = p.parse_string(yaml("extra:\n      32: {name: an, options: {entities: 4}}", ""))
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['entities'\]"):
         p.instantiate(cfg)
+
+
+def test_readme_example_builds_the_paper_model():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## GAN networks", 1)[1]
+    snippet = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    init = parser().instantiate(parser().parse_string(snippet))
+    g, d = init.generator, init.discriminator
+    assert g.resolution == d.resolution == 128 and d.conditioning == "concat"
+    assert isinstance(g.after[2][0].norm, norm_class("an"))
+    assert isinstance(d.after[1][0].norm, norm_class("an"))

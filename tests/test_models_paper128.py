@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from an_lightning.models import Discriminator, Generator, NormSpec
-from an_lightning.norms import norm_class
+from an_lightning.norms import norm_class, regularization_loss, set_generator
 
 AN = {32: NormSpec("an")}
 EMBED = 128
@@ -95,3 +95,14 @@ def test_parameter_counts(gen, disc):
     an_d = sum(p.numel() for p in disc.after[1][0].parameters())
     assert counts["G AN"] - counts["G SN-GAN baseline"] == an_g > 0
     assert counts["D AN"] - counts["D concat, no extra"] == an_d > 0
+
+
+def test_an_regularizer_and_generator_reach_the_an_layers(gen, disc):
+    for net in (gen, disc):
+        loss = regularization_loss(net)
+        assert loss is not None and loss.dim() == 0 and loss > 0
+        rng = torch.Generator().manual_seed(0)
+        set_generator(net, rng)
+        an = [m for m in net.modules() if isinstance(m, norm_class("an"))]
+        assert len(an) == 1 and an[0].generator is rng
+        set_generator(net, None)
