@@ -10,6 +10,7 @@ options only the network knows (``num_classes``, ``cond_channels``).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor, nn
@@ -49,7 +50,9 @@ def late_options(kind: str | None, num_classes: int, map_channels: int) -> dict[
     return table.get(kind or "", {})
 
 
-def condition(kind: str | None, num_classes: int, map_channels: int, embedding) -> nn.Module:
+def condition(
+    kind: str | None, num_classes: int, map_channels: int, embedding: Callable[..., nn.Module]
+) -> nn.Module:
     """The module turning labels into the ``cond`` of a norm of ``cond_kind`` ``kind``."""
     if kind == "labels":
         return Labels()
@@ -61,7 +64,7 @@ def condition(kind: str | None, num_classes: int, map_channels: int, embedding) 
 
 
 def bind(
-    spec: NormSpec, num_classes: int, map_channels: int, embedding
+    spec: NormSpec, num_classes: int, map_channels: int, embedding: Callable[..., nn.Module]
 ) -> tuple[NormFactory, nn.Module]:
     """(factory called as ``factory(C)``, module making its ``cond`` from labels)."""
     kind = norm_class(spec.name).cond_kind
