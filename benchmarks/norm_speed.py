@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import os
 import platform
 import re
 import statistics
@@ -48,14 +49,19 @@ class Row:
 class PeakMemory:
     """Extra memory a block of code needs at its peak, on CPU or CUDA.
 
-    CPU: glibc keeps freed memory (more so with the MALLOC_* settings the Makefile
-    exports), so the heap is trimmed first, then the kernel's resident-set high
-    water mark (VmHWM) is reset via /proc/self/clear_refs and read afterwards.
+    CPU: the kernel's resident-set high-water mark (VmHWM), reset through
+    /proc/self/clear_refs. glibc would serve tensors from memory it kept after
+    earlier frees (more so with the MALLOC_* settings the Makefile exports), which
+    hides them from the RSS, so inside the block every allocation above 128 KiB
+    gets its own mmap, and the heap is trimmed first.
     """
+
+    _M_MMAP_THRESHOLD = -3  # mallopt parameter number in glibc's malloc.h
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.mb: float | None = None
+        self.libc = ctypes.CDLL("libc.so.6") if device.type == "cpu" else None
 
     @staticmethod
     def _rss_mb(field: str) -> float:
@@ -68,7 +74,8 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
             self.base = torch.cuda.memory_allocated()
         elif Path("/proc/self/clear_refs").exists():
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
+            self.libc.mallopt(self._M_MMAP_THRESHOLD, 1 << 17)
+            self.libc.malloc_trim(0)
             Path("/proc/self/clear_refs").write_text("5")
             self.base = self._rss_mb("VmRSS")
         return self
@@ -79,6 +86,9 @@ class PeakMemory:
             self.mb = (torch.cuda.max_memory_allocated() - self.base) / 2**20
         elif hasattr(self, "base"):
             self.mb = self._rss_mb("VmHWM") - self.base
+            # Back to the fast setting for the timed runs (mallopt takes a C int).
+            fast = int(os.environ.get("MALLOC_MMAP_THRESHOLD_", 1 << 25))
+            self.libc.mallopt(self._M_MMAP_THRESHOLD, min(fast, 2**31 - 1))
 
 
 def make_step(name: str, res: int, mode: str, args, device: torch.device) -> Callable[[], None]:
@@ -108,8 +118,10 @@ def run_config(name: str, res: int, mode: str, args, device: torch.device) -> Ro
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     times: list[float] = []
     try:
+        step()  # warm-up: one-time allocations (kernel caches, thread arenas) happen here
+        sync()
         with PeakMemory(device) as peak:
-            step()  # warm-up, and the peak-memory sample
+            step()
             sync()
         budget = time.perf_counter() + args.budget_s
         while len(times) < args.repeats and (len(times) < 3 or time.perf_counter() < budget):

@@ -100,14 +100,12 @@ class AttentiveNorm(Norm):
             weights, self.n, replacement=positions < self.n, generator=self.generator
         )
 
-    def sampled_keys(self, x: Tensor) -> Tensor:
-        """k(x) at n sampled positions, (B, C/8, n)."""
-        _, _, h, w = x.shape
-        k = self.key(x)
-        if self.pool and h >= 2 and w >= 2:
+    def sampled_keys(self, k: Tensor) -> Tensor:
+        """k(x) (B, C/8, H, W) at n sampled positions, (B, C/8, n)."""
+        if self.pool and k.shape[2] >= 2 and k.shape[3] >= 2:
             k = F.max_pool2d(k, 2)
         k = k.flatten(2)
-        idx = self.sample_positions(x.shape[0], k.shape[2]).to(x.device, non_blocking=True)
+        idx = self.sample_positions(k.shape[0], k.shape[2]).to(k.device, non_blocking=True)
         return torch.gather(k, 2, idx.unsqueeze(1).expand(-1, k.shape[1], -1))
 
     def soft_layout(self, x: Tensor) -> Tensor:
@@ -118,17 +116,22 @@ class AttentiveNorm(Norm):
         """
         b, _, h, w = x.shape
         dtype = torch.promote_types(x.dtype, torch.float32)
-        logits = self.layout(x).flatten(2).to(dtype)  # f(x); rebinding frees it below
-        if self.ssr and (self.training or self.official):
-            t = self.t.clamp(0.0, 1.0) if self.official else self.t
-            keys, q = self.sampled_keys(x), self.query(x).flatten(2)
-            with torch.autocast(device_type=x.device.type, enabled=False):
-                keys = keys.to(dtype) * t.to(dtype)  # (B, C/8, n)
-                logits = torch.baddbmm(
-                    logits, keys.transpose(1, 2), q.to(dtype), beta=self.tau, alpha=self.tau
-                )
-        else:
-            logits = logits * self.tau
+        if not (self.ssr and (self.training or self.official)):
+            logits = self.layout(x).flatten(2).to(dtype) * self.tau
+            return torch.softmax(logits, dim=1).view(b, self.n, h, w)
+        # Three separate 1x1 convs: one fused conv is ~10% faster on CPU but its
+        # (n + C/4)-channel gradient buffer lifts AN's peak memory by ~20%.
+        q, keys = self.query(x), self.sampled_keys(self.key(x))
+        t = self.t.clamp(0.0, 1.0) if self.official else self.t
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            keys = keys.to(dtype) * t.to(dtype)  # (B, C/8, n)
+            logits = torch.baddbmm(
+                self.layout(x).flatten(2).to(dtype),  # f(x), not kept beyond this call
+                keys.transpose(1, 2),
+                q.flatten(2).to(dtype),
+                beta=self.tau,
+                alpha=self.tau,
+            )
         return torch.softmax(logits, dim=1).view(b, self.n, h, w)
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
