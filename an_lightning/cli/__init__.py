@@ -1,0 +1,1 @@
+"""Command-line plumbing shared by the entry points (run directories, resume)."""

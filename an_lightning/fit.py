@@ -1,0 +1,111 @@
+"""Train: ``python -m an_lightning.fit CONFIG.yaml [--dotted.key=value ...]``.
+
+LightningCLI maps the YAML 1:1 onto constructor arguments (``model``, ``data``,
+``trainer``), fails on unknown keys, and takes any key as a command-line override;
+``--print_config`` prints the resolved config. Each run lives in its own directory
+(``run_dir``, default ``runs/<config name>``); running the same command again
+resumes from the newest checkpoint there instead of starting over.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from .cli.run_dir import RunError, check_compatible, config_filename, newest_checkpoint
+from .data.base import ImageDataModule
+from .tasks import AdversarialTask
+
+USAGE = "usage: python -m an_lightning.fit CONFIG.yaml [--key=value ...] [--print_config]"
+
+
+class FitCLI(LightningCLI):
+    """LightningCLI with run directories, periodic checkpoints and resume."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--run_dir", type=str | None, default=None, help="default: runs/<config name>"
+        )
+        parser.add_argument(
+            "--checkpoint_every",
+            type=int,
+            default=1000,
+            help="save a checkpoint every this many generator iterations",
+        )
+
+    def before_instantiate_classes(self) -> None:
+        self.run_dir = Path(self.config.run_dir or Path("runs") / self._config_name())
+        for logger in _as_list(self.config.trainer.get("logger")):
+            init = logger.get("init_args") if isinstance(logger, dict) else None
+            if init is not None:  # loggers write into the run directory
+                if "save_dir" in init and init.get("save_dir") in (None, ".", "", "lightning_logs"):
+                    init["save_dir"] = str(self.run_dir)
+                if "id" in init and init.get("id") is None:
+                    init["id"] = self.run_dir.name  # a resumed run continues its W&B run
+        self.save_config_kwargs["config_filename"] = config_filename(self.run_dir)
+
+    def instantiate_trainer(self, **kwargs) -> Trainer:
+        # ModelCheckpoint counts optimizer steps: n_dis D steps + 1 G step per iteration.
+        optimizer_steps = 1 + self.model.hparams.get("n_dis", 1)
+        checkpoint = ModelCheckpoint(
+            dirpath=self.run_dir / "checkpoints",
+            filename="{step}",
+            save_last=True,
+            save_top_k=1,  # the newest periodic checkpoint, plus last.ckpt
+            every_n_train_steps=self.config.checkpoint_every * optimizer_steps,
+        )
+        self.trainer_defaults = {**self.trainer_defaults, "callbacks": [checkpoint]}
+        return super().instantiate_trainer(default_root_dir=str(self.run_dir), **kwargs)
+
+    def _config_name(self) -> str:
+        configs = self.config.get("config") or []
+        return Path(str(configs[-1])).stem if configs else "default"
+
+
+def _as_list(value) -> list:
+    if value is None or isinstance(value, bool):
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def to_cli_args(argv: list[str]) -> list[str]:
+    """``CONFIG.yaml --k=v`` -> ``--config CONFIG.yaml --k=v``, with a check of the file."""
+    if not argv or argv[0] in ("-h", "--help"):
+        return argv
+    first, rest = argv[0], argv[1:]
+    if first.startswith("-"):
+        raise SystemExit(f"{USAGE}\nerror: the first argument must be a config file, got {first}")
+    if not Path(first).is_file():
+        raise SystemExit(f"{USAGE}\nerror: config file {first} does not exist")
+    return ["--config", first, *rest]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = to_cli_args(sys.argv[1:] if argv is None else argv)
+    cli = FitCLI(
+        AdversarialTask,
+        ImageDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        run=False,
+        args=args,
+        save_config_kwargs={"overwrite": False},
+        parser_kwargs={"description": __doc__.split("\n\n")[0]},
+    )
+    ckpt = newest_checkpoint(cli.run_dir)
+    try:
+        if ckpt is not None:
+            check_compatible(ckpt, cli.model)
+    except RunError as err:
+        raise SystemExit(f"error: {err}") from None
+    if ckpt is not None:
+        print(f"resuming from {ckpt}", flush=True)
+    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=str(ckpt) if ckpt else None)
+
+
+if __name__ == "__main__":
+    main()

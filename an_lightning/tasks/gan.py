@@ -1,0 +1,153 @@
+"""Class-conditional GAN (the AN paper's ImageNet task): hinge loss, n_dis D steps per G step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..viz import make_grid, save_png
+from .base import AdversarialTask
+from .losses import hinge_d, hinge_g
+
+
+class ClassConditionalGAN(AdversarialTask):
+    """Hinge-loss class-conditional GAN trained with alternating D and G steps.
+
+    Each loader batch holds ``n_dis`` chunks: one per D step; the G step then uses
+    a fresh latent batch of the chunk size. Defaults are the SA-GAN recipe
+    (lr_G 1e-4, lr_D 4e-4, betas (0, 0.9), n_dis 1); the SN-GAN recipe is a config.
+
+    Args:
+        n_dis: discriminator steps per generator step.
+        sample_every: write a fixed-noise EMA sample grid every this many G steps
+            (0: only at the end of training).
+        sample_classes: classes shown, one row each (default: the first ten).
+        samples_per_class: columns of the grid.
+        Other arguments: see ``AdversarialTask``.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        g_lr: float = 1e-4,
+        g_betas: tuple[float, float] = (0.0, 0.9),
+        d_lr: float = 4e-4,
+        d_betas: tuple[float, float] = (0.0, 0.9),
+        n_dis: int = 1,
+        lr_decay_start: int | None = None,
+        ema_decay: float = 0.9999,
+        ema_start: int = 1000,
+        lambda_orth: float = 2e-4,
+        max_g_steps: int = 100_000,
+        seed: int = 0,
+        sample_every: int = 1000,
+        sample_classes: list[int] | None = None,
+        samples_per_class: int = 8,
+    ) -> None:
+        super().__init__(
+            generator,
+            discriminator,
+            g_lr,
+            g_betas,
+            d_lr,
+            d_betas,
+            lr_decay_start,
+            ema_decay,
+            ema_start,
+            lambda_orth,
+            max_g_steps,
+            seed,
+        )
+        if n_dis < 1:
+            raise ValueError(f"n_dis must be >= 1, got {n_dis}")
+        self.num_classes = generator.num_classes
+        if discriminator.num_classes != self.num_classes:
+            raise ValueError(
+                f"generator has {self.num_classes} classes, discriminator "
+                f"{discriminator.num_classes}: set both num_classes to the data's class count"
+            )
+        shown = sample_classes or list(range(min(self.num_classes, 10)))
+        if not all(0 <= c < self.num_classes for c in shown):
+            raise ValueError(f"sample_classes {shown} must lie in [0, {self.num_classes})")
+        self.sample_classes = shown
+
+    def latents(self, n: int) -> tuple[Tensor, Tensor]:
+        """z ~ N(0, I) and uniform labels from this rank's generator."""
+        g = self.rng.latent if self.rng is not None else None
+        z = torch.randn(n, self.generator.z_dim, device=self.device, generator=g)
+        y = torch.randint(self.num_classes, (n,), device=self.device, generator=g)
+        return z, y
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        real, labels = batch
+        opt_g, opt_d = self.optimizers()
+        lr_factor = self.apply_lr_schedule()
+        n_dis = self.hparams.n_dis
+        if real.shape[0] < n_dis:
+            raise ValueError(f"a loader batch of {real.shape[0]} cannot feed n_dis={n_dis} D steps")
+
+        self.toggle_optimizer(opt_d)
+        for x, y in zip(real.chunk(n_dis), labels.chunk(n_dis), strict=True):
+            with torch.no_grad():
+                z, y_fake = self.latents(x.shape[0])
+                fake = self.generator(z, y_fake)
+            d_real, d_fake = self.discriminator(x, y), self.discriminator(fake, y_fake)
+            loss_d = hinge_d(d_real, d_fake)
+            self.step(opt_d, loss_d + self.regularization(self.discriminator))
+        self.untoggle_optimizer(opt_d)
+
+        self.toggle_optimizer(opt_g)
+        z, y_fake = self.latents(x.shape[0])
+        d_gen = self.discriminator(self.generator(z, y_fake), y_fake)
+        loss_g = hinge_g(d_gen)
+        self.step(opt_g, loss_g + self.regularization(self.generator))
+        self.untoggle_optimizer(opt_g)
+        self.end_g_iteration()
+
+        self.log_scalars(
+            {
+                "loss/d": loss_d.detach(),
+                "loss/g": loss_g.detach(),
+                "d/real": d_real.detach().mean(),
+                "d/fake": d_fake.detach().mean(),
+                "lr/g": self.hparams.g_lr * lr_factor,
+                "lr/d": self.hparams.d_lr * lr_factor,
+            }
+        )
+        every = self.hparams.sample_every
+        if every and self.g_iter % every == 0:
+            self.write_samples()
+
+    def on_train_end(self) -> None:
+        self.write_samples()
+
+    @torch.no_grad()
+    def sample_grid(self) -> Tensor:
+        """EMA samples at fixed noise: one row per class in ``sample_classes``."""
+        g = torch.Generator().manual_seed(self.hparams.seed)
+        cols = self.hparams.samples_per_class
+        z = torch.randn(cols, self.generator.z_dim, generator=g).to(self.device)
+        z = z.repeat(len(self.sample_classes), 1)  # the same z in every row
+        y = torch.tensor(self.sample_classes, device=self.device).repeat_interleave(cols)
+        ema = self.g_ema.module.eval()
+        return ema(z, y)
+
+    def write_samples(self) -> list[Path]:
+        """Grid PNG of all rows plus one PNG per class, under <log_dir>/samples."""
+        if self.trainer is None or not self.trainer.is_global_zero:
+            return []
+        images = self.sample_grid()
+        # default_root_dir, not log_dir: log_dir broadcasts, and only rank 0 is here.
+        root = Path(self.trainer.default_root_dir) / "samples"
+        cols, step = self.hparams.samples_per_class, self.g_iter
+        paths = [save_png(make_grid(images, cols), root / f"grid_{step:07d}.png")]
+        for row, cls in enumerate(self.sample_classes):
+            chunk = images[row * cols : (row + 1) * cols]
+            paths.append(save_png(make_grid(chunk, cols), root / f"class_{cls:04d}.png"))
+        for logger in self.loggers:
+            if hasattr(logger, "log_image"):  # WandbLogger
+                logger.log_image("samples", [str(paths[0])], step=step)
+        return paths
