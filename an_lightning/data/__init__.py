@@ -1,0 +1,33 @@
+"""Data: shard writing, streaming and the DataModules of the suite.
+
+Batch contract of every DataModule: a tuple ``(images, labels)`` with ``images`` float32
+``(B, 3, H, W)`` in [-1, 1] and ``labels`` int64 ``(B,)`` (-1 when unlabelled). Each
+DataModule has ``num_classes`` (0 when unlabelled), ``image_size`` and
+``check_num_classes(expected)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Resolved on first access (PEP 562) so that ``python -m an_lightning.data.shards`` does
+# not pay for importing Lightning.
+_EXPORTS = {
+    "ImageDataModule": "an_lightning.data.base",
+    "ShardDataModule": "an_lightning.data.shard_data",
+    "FolderDataModule": "an_lightning.data.folder_data",
+    "DigitsDataModule": "an_lightning.data.digits_data",
+    "BatchAugment": "an_lightning.data.augment",
+    "DiffAugment": "an_lightning.data.augment",
+    "BadDataError": "an_lightning.data.failures",
+    "FailureStats": "an_lightning.data.failures",
+    "write_shards": "an_lightning.data.shards",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

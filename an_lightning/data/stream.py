@@ -1,0 +1,155 @@
+"""The webdataset pipeline: shards -> (images in [-1, 1], int64 labels) batches.
+
+Splitting is explicit: shards (or, when ``resampled``, the draws of one shared random shard
+sequence) are dealt out by ``islice`` first over ranks, then over DataLoader workers, so
+nothing depends on ``torch.distributed`` being initialised and tests can simulate ranks.
+Batches are formed inside the workers; flip and [-1, 1] scaling run once per batch.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Iterable, Iterator
+from functools import partial
+from itertools import islice
+
+import numpy as np
+import torch
+import webdataset as wds
+from PIL import Image
+
+from an_lightning.data.augment import BatchAugment
+from an_lightning.data.failures import FailureStats
+
+Sample = tuple[torch.Tensor, int]
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def split_by_rank(src: Iterable, rank: int = 0, world_size: int = 1) -> Iterator:
+    """Node splitter for an explicit ``rank`` of ``world_size`` (every world_size-th item)."""
+    return islice(src, rank, None, world_size)
+
+
+def _same_seed() -> int:
+    # All ranks and workers draw the *same* resampled shard sequence and then take
+    # disjoint slices of it, instead of webdataset's default per-worker seeds.
+    return 0
+
+
+def decode(
+    samples: Iterable[dict], stats: FailureStats, image_size: int | None = None
+) -> Iterator[Sample]:
+    """Decode ``jpg``/``png`` + ``cls`` members to (uint8 CHW tensor, label); count failures."""
+    for sample in samples:
+        try:
+            data = sample.get("jpg") or sample.get("png")
+            if data is None:
+                raise ValueError(f"no jpg/png member (members: {sorted(sample)})")
+            with Image.open(io.BytesIO(data)) as image:
+                array = np.array(image.convert("RGB"))  # writable, for torch
+            if image_size is not None and array.shape[:2] != (image_size, image_size):
+                raise ValueError(f"image is {array.shape[:2]}, expected {image_size}")
+            label = int(sample["cls"])
+        except Exception as exc:  # any corrupt member: count and skip
+            stats.record_bad(
+                sample.get("__url__", "unknown shard"), f"{sample.get('__key__')}: {exc}"
+            )
+            continue
+        stats.record_good()
+        yield torch.from_numpy(array).permute(2, 0, 1), label
+    stats.check(final=True)
+
+
+def collate(samples: list[Sample]) -> Batch:
+    images = torch.stack([s[0] for s in samples])
+    return images, torch.tensor([s[1] for s in samples], dtype=torch.int64)
+
+
+class AugmentBatch:
+    """Applies ``BatchAugment`` to the image part of a batch (a picklable pipeline stage)."""
+
+    def __init__(self, hflip: bool) -> None:
+        self.augment = BatchAugment(hflip)
+
+    def __call__(self, batch: Batch) -> Batch:
+        with torch.no_grad():
+            return self.augment(batch[0]), batch[1]
+
+
+def shard_stream(
+    urls: list[str],
+    *,
+    batch_size: int,
+    stats: FailureStats,
+    image_size: int | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    resampled: bool = False,
+    shuffle_buffer: int = 0,
+    hflip: bool = False,
+    seed: int = 0,
+    partial_batches: bool = True,
+) -> wds.DataPipeline:
+    """Build the pipeline for one rank; workers split it further when iterated."""
+    if resampled:
+        source = wds.ResampledShards(urls, seed=seed, worker_seed=_same_seed, deterministic=True)
+    else:
+        source = wds.SimpleShardList(urls)
+    stages = [
+        source,
+        partial(split_by_rank, rank=rank, world_size=world_size),
+        wds.split_by_worker,
+        wds.tarfile_to_samples(handler=stats.handler),
+    ]
+    if shuffle_buffer > 1:
+        stages.append(wds.shuffle(shuffle_buffer, initial=min(shuffle_buffer, 100)))
+    stages += [
+        partial(decode, stats=stats, image_size=image_size),
+        wds.batched(batch_size, collation_fn=collate, partial=partial_batches),
+        wds.map(AugmentBatch(hflip)),
+    ]
+    return wds.DataPipeline(*stages)
+
+
+def shuffled_shards(urls: list[str], seed: int) -> list[str]:
+    """A fixed shard order shared by all ranks, so that rank slices stay disjoint."""
+    order = list(urls)
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def batches_per_rank(
+    counts: list[int], world_size: int, num_workers: int, batch_size: int, partial: bool
+) -> list[int]:
+    """Exact batches each rank yields from shards with ``counts`` samples (listing order)."""
+    result = []
+    for rank in range(world_size):
+        rank_counts = counts[rank::world_size]
+        total = 0
+        for worker in range(max(1, num_workers)):
+            n = sum(rank_counts[worker :: max(1, num_workers)])
+            total += -(-n // batch_size) if partial else n // batch_size
+        result.append(total)
+    return result
+
+
+def make_loader(
+    pipeline: wds.DataPipeline, num_workers: int, batches_per_epoch: int | None = None
+) -> wds.WebLoader:
+    """DataLoader over ready-made batches, optionally with a fixed epoch length in batches.
+
+    With ``batches_per_epoch`` the loader restarts its (finite) stream or cuts its
+    (resampled) stream so every rank yields exactly that many batches: DDP ranks stay in step.
+    Workers persist so a resampled stream continues with a new epoch seed each epoch.
+    """
+    loader = wds.WebLoader(
+        pipeline,
+        batch_size=None,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
+    )
+    if batches_per_epoch is not None:
+        loader = loader.with_epoch(batches_per_epoch).with_length(batches_per_epoch, silent=True)
+    return loader
