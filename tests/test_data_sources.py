@@ -56,7 +56,7 @@ def test_two_column_integer_labels_and_missing_labels(tmp_path):
     folder = _flat(tmp_path, 3)
     gt = tmp_path / "labels.txt"
     gt.write_text("ILSVRC2012_val_00000001.JPEG 4\nILSVRC2012_val_00000002.JPEG 0\n")
-    with pytest.raises(ValueError, match="1 images .* have no label"):
+    with pytest.raises(ValueError, match=r"1 images .* have no label"):
         discover(folder, gt)
     gt.write_text(gt.read_text() + "ILSVRC2012_val_00000003.JPEG 1\n")
     src = discover(folder, gt)
