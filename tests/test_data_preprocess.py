@@ -54,3 +54,15 @@ def test_preprocess_file_reports_bad_files_instead_of_raising(tmp_path):
     (tmp_path / "text.jpg").write_text("not an image")
     data, err = preprocess_file(tmp_path / "text.jpg", 24)
     assert data is None and "UnidentifiedImageError" in err
+
+
+def test_jpegs_of_the_target_size_are_stored_without_recompression(tmp_path):
+    ready = write_image(tmp_path / "ready.jpg", (24, 24), 5)
+    data, _ = preprocess_file(ready, 24, "jpg", 50)
+    assert data == ready.read_bytes()
+    data, _ = preprocess_file(ready, 24, "png")
+    assert data[:4] == b"\x89PNG"
+    grey = tmp_path / "grey.jpg"
+    Image.open(ready).convert("L").save(grey)
+    data, _ = preprocess_file(grey, 24, "jpg")
+    assert data != grey.read_bytes() and Image.open(io.BytesIO(data)).mode == "RGB"

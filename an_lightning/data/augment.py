@@ -8,8 +8,8 @@ from torch import nn
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images in [0, 255] -> float32 in [-1, 1] (the batch contract of all loaders)."""
-    return images.to(torch.float32).div_(127.5).sub_(1.0)
+    """uint8 images in [0, 255] -> contiguous float32 in [-1, 1] (the batch contract)."""
+    return images.to(torch.float32, memory_format=torch.contiguous_format).div_(127.5).sub_(1.0)
 
 
 class BatchAugment(nn.Module):

@@ -32,12 +32,12 @@ class ImageFolderDataset(Dataset):
         item = self.items[i]
         try:
             with Image.open(item.path) as image:
-                array = np.array(sngan_resize(image, self.size))
+                array = np.asarray(sngan_resize(image, self.size))
         except Exception as exc:  # unreadable or truncated: skipped by the collate step
             self.stats.record_bad(str(item.path), f"{type(exc).__name__}: {exc}")
             return None
         self.stats.record_good()
-        return torch.from_numpy(array).permute(2, 0, 1), item.label
+        return array, item.label
 
 
 class CollateAugment:

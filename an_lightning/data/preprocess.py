@@ -54,10 +54,15 @@ def preprocess_file(
 
     Returns ``(data, None)`` or ``(None, error)``: unreadable or truncated files are
     reported, not raised, so one bad file never stops a million-image conversion.
+    RGB JPEGs that already have the target size are stored byte for byte: a second lossy
+    compression would only lose quality.
     """
     try:
         with Image.open(path) as image:
             image.load()  # forces a full decode: truncated files fail here
+            ready = image.format == "JPEG" and image.mode == "RGB" and image.size == (size, size)
+            if fmt == "jpg" and ready:
+                return Path(path).read_bytes(), None
             return encode(sngan_resize(image, size), fmt, quality), None
     except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError...)
         return None, f"{type(exc).__name__}: {exc}"

@@ -22,7 +22,7 @@ from PIL import Image
 from an_lightning.data.augment import BatchAugment
 from an_lightning.data.failures import FailureStats
 
-Sample = tuple[torch.Tensor, int]
+Sample = tuple[np.ndarray, int]  # (H, W, 3) uint8 image, label
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -40,14 +40,14 @@ def _same_seed() -> int:
 def decode(
     samples: Iterable[dict], stats: FailureStats, image_size: int | None = None
 ) -> Iterator[Sample]:
-    """Decode ``jpg``/``png`` + ``cls`` members to (uint8 CHW tensor, label); count failures."""
+    """Decode ``jpg``/``png`` + ``cls`` members to (uint8 HWC array, label); count failures."""
     for sample in samples:
         try:
             data = sample.get("jpg") or sample.get("png")
             if data is None:
                 raise ValueError(f"no jpg/png member (members: {sorted(sample)})")
             with Image.open(io.BytesIO(data)) as image:
-                array = np.array(image.convert("RGB"))  # writable, for torch
+                array = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
             if image_size is not None and array.shape[:2] != (image_size, image_size):
                 raise ValueError(f"image is {array.shape[:2]}, expected {image_size}")
             label = int(sample["cls"])
@@ -57,12 +57,14 @@ def decode(
             )
             continue
         stats.record_good()
-        yield torch.from_numpy(array).permute(2, 0, 1), label
+        yield array, label
     stats.check(final=True)
 
 
 def collate(samples: list[Sample]) -> Batch:
-    images = torch.stack([s[0] for s in samples])
+    """Stack HWC arrays, then permute the batch once: stacking per-image CHW views of
+    HWC memory is ~1000x slower on CPU (0.5 s per 64x128x128 batch, measured)."""
+    images = torch.from_numpy(np.stack([s[0] for s in samples])).permute(0, 3, 1, 2)
     return images, torch.tensor([s[1] for s in samples], dtype=torch.int64)
 
 
