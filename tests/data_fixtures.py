@@ -43,9 +43,10 @@ def image_hash(array: np.ndarray) -> str:
 
 
 def tensor_hashes(images) -> list[str]:
-    """Hashes of a float [-1, 1] batch mapped back to the decoded uint8 pixels (HWC)."""
-    u8 = ((images + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-    return [image_hash(a) for a in u8]
+    """Hashes of the decoded pixels (HWC) of a uint8 batch or a float [-1, 1] batch."""
+    if images.is_floating_point():
+        images = ((images + 1) * 127.5).round().clamp(0, 255).byte()
+    return [image_hash(a) for a in images.permute(0, 2, 3, 1).numpy()]
 
 
 def shard_members(path: Path) -> dict[str, dict[str, bytes]]:

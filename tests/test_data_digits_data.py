@@ -19,9 +19,10 @@ def test_datamodule_split_and_contract():
     dm.setup("fit")
     assert (dm.num_classes, dm.image_size) == (10, 16)
     assert len(dm.train_set) + len(dm.val_set) == 1797 and len(dm.val_set) == 180
-    images, labels = next(iter(dm.train_dataloader()))
+    images, labels = dm.to_model_batch(next(iter(dm.train_dataloader())))
     assert images.shape == (50, 3, 16, 16) and images.dtype == torch.float32
     assert images.min() == -1 and images.max() <= 1 and labels.dtype == torch.int64
+    assert not dm.hflip  # a mirrored digit is another glyph
     assert len(list(dm.train_dataloader())) == 1617 // 50
     train_ids = {tuple(x.flatten().tolist()) for x, _ in dm.train_set}
     val_ids = {tuple(x.flatten().tolist()) for x, _ in dm.val_set}

@@ -31,8 +31,8 @@ def test_batches_follow_the_contract_and_bad_files_are_skipped(folders, workers)
         batches = list(dm.train_dataloader())
     labels = torch.cat([y for _, y in batches])
     images = torch.cat([x for x, _ in batches])
-    assert images.shape[1:] == (3, 24, 24) and images.dtype == torch.float32
-    assert images.min() >= -1 and images.max() <= 1 and labels.dtype == torch.int64
+    assert images.shape[1:] == (3, 24, 24) and images.dtype == torch.uint8
+    assert labels.dtype == torch.int64 and dm.hflip
     assert len(batches) == 2 and len(labels) == 9  # 10 files, 1 truncated
     assert dm.train_stats.bad == 1 and dm.train_stats.good == 9
     val = list(dm.val_dataloader())

@@ -60,9 +60,11 @@ def test_resampled_train_loader_has_a_fixed_length_and_the_contract(data):
     batches = list(loader)
     assert len(batches) == 6
     for images, labels in batches:
-        assert images.shape == (4, 3, 16, 16) and images.dtype == torch.float32
+        assert images.shape == (4, 3, 16, 16) and images.dtype == torch.uint8
         assert labels.dtype == torch.int64 and set(labels.tolist()) <= {0, 1, 2}
-        assert images.min() >= -1 and images.max() <= 1
+        x, y = dm.to_model_batch((images, labels))
+        assert x.dtype == torch.float32 and x.is_contiguous() and y is labels
+        assert x.min() >= -1 and x.max() <= 1
     assert dm.train_stats.good >= 24 and dm.train_stats.bad == 0
 
 
@@ -122,9 +124,11 @@ class Tiny(L.LightningModule):
     def training_step(self, batch, batch_idx):
         self.train_batches += 1
         images, labels = batch
+        assert images.dtype == torch.float32 and -1 <= images.min() <= images.max() <= 1
         return nn.functional.cross_entropy(self.net(images.flatten(1)), labels)
 
     def validation_step(self, batch, batch_idx):
+        assert batch[0].dtype == torch.float32
         self.val_samples += len(batch[1])
 
     def configure_optimizers(self):

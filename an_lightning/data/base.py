@@ -1,19 +1,43 @@
 """What every DataModule of the suite promises to the LightningModules.
 
-Batches are tuples ``(images, labels)``: ``images`` float32 ``(B, 3, H, W)`` in [-1, 1],
-``labels`` int64 ``(B,)``, -1 for unlabelled data. ``num_classes`` is 0 for unlabelled data.
+Loaders yield ``(images, labels)`` with ``images`` uint8 ``(B, 3, H, W)`` and ``labels``
+int64 ``(B,)`` (-1 when unlabelled): uint8 is 4x less to move between processes and to the
+GPU. ``on_after_batch_transfer`` then turns images into float32 in [-1, 1] on the device,
+with a random horizontal flip (kornia, whole batch at once) while training, so a
+LightningModule always receives float32 ``(B, 3, H, W)`` in [-1, 1] and int64 labels.
+Outside a Trainer, call ``to_model_batch`` yourself. ``num_classes`` is 0 when unlabelled.
 """
 
 from __future__ import annotations
 
 import lightning as L
+import torch
+
+from an_lightning.data.augment import BatchAugment
+
+Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class ImageDataModule(L.LightningDataModule):
-    """Base class: class-count check against the model, and this process's rank."""
+    """Base class: batch conversion, class-count check against the model, rank info."""
 
     num_classes: int = 0
     image_size: int = 0
+    hflip: bool = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._plain, self._flipping = BatchAugment(hflip=False), BatchAugment(hflip=True)
+
+    def to_model_batch(self, batch: Batch, flip: bool = False) -> Batch:
+        """uint8 loader batch -> float32 [-1, 1] images (randomly flipped if ``flip``)."""
+        images, labels = batch
+        with torch.no_grad():
+            return (self._flipping if flip else self._plain)(images), labels
+
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
+        training = self.trainer is not None and self.trainer.training
+        return self.to_model_batch(batch, flip=self.hflip and training)
 
     def check_num_classes(self, expected: int) -> None:
         """Raise if a class-conditional model (``expected`` > 0) disagrees with the data."""

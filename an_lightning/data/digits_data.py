@@ -11,9 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from an_lightning.data.augment import BatchAugment
 from an_lightning.data.base import ImageDataModule
-from an_lightning.data.stream import Batch
 
 
 def load_digits_uint8(image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,15 +23,6 @@ def load_digits_uint8(image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     big = F.interpolate(grey, size=(image_size, image_size), mode="bilinear", antialias=False)
     images = big.clamp(0, 1).mul(255).round().to(torch.uint8).expand(-1, 3, -1, -1)
     return images.contiguous(), torch.from_numpy(digits.target).long()
-
-
-class CollateDigits:
-    def __init__(self) -> None:
-        self.augment = BatchAugment(hflip=False)
-
-    def __call__(self, samples: list[tuple[torch.Tensor, torch.Tensor]]) -> Batch:
-        images = torch.stack([s[0] for s in samples])
-        return self.augment(images), torch.stack([s[1] for s in samples])
 
 
 class DigitsDataModule(ImageDataModule):
@@ -82,7 +71,6 @@ class DigitsDataModule(ImageDataModule):
             drop_last=train and len(dataset) >= self.hparams.batch_size,
             num_workers=self.hparams.num_workers,
             persistent_workers=self.hparams.num_workers > 0,
-            collate_fn=CollateDigits(),
         )
 
     def train_dataloader(self) -> DataLoader:

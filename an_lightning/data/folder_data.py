@@ -7,11 +7,9 @@ and as the baseline of ``benchmarks/data_speed.py``. Same batch contract as the 
 from __future__ import annotations
 
 import numpy as np
-import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from an_lightning.data.augment import BatchAugment
 from an_lightning.data.base import ImageDataModule
 from an_lightning.data.failures import FailureStats
 from an_lightning.data.preprocess import sngan_resize
@@ -40,16 +38,9 @@ class ImageFolderDataset(Dataset):
         return array, item.label
 
 
-class CollateAugment:
-    """Drops failed samples, stacks, then scales/flips the whole batch at once."""
-
-    def __init__(self, hflip: bool) -> None:
-        self.augment = BatchAugment(hflip)
-
-    def __call__(self, samples: list[Sample | None]) -> Batch:
-        images, labels = collate([s for s in samples if s is not None])
-        with torch.no_grad():
-            return self.augment(images), labels
+def collate_valid(samples: list[Sample | None]) -> Batch:
+    """Stack the samples that decoded; failed files (None) were counted and are dropped."""
+    return collate([s for s in samples if s is not None])
 
 
 class FolderDataModule(ImageDataModule):
@@ -66,6 +57,7 @@ class FolderDataModule(ImageDataModule):
         max_bad_fraction: float = 0.01,
     ) -> None:
         super().__init__()
+        self.hflip = hflip
         if batch_size < 1 or num_workers < 0 or image_size < 1:
             raise ValueError("batch_size and image_size must be >= 1, num_workers >= 0")
         if not 0.0 <= max_bad_fraction <= 1.0:
@@ -93,7 +85,7 @@ class FolderDataModule(ImageDataModule):
             drop_last=train and len(items) >= hp.batch_size,
             num_workers=hp.num_workers,
             persistent_workers=hp.num_workers > 0,
-            collate_fn=CollateAugment(hp.hflip and train),
+            collate_fn=collate_valid,
         )
 
     def train_dataloader(self) -> DataLoader:

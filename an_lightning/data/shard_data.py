@@ -26,7 +26,7 @@ class ShardDataModule(ImageDataModule):
         batches_per_epoch: epoch length in batches per rank; default: one pass over the
             data (resampled) or the smallest exact per-rank count (not resampled).
         shuffle_buffer: samples in the shuffle buffer of each worker (0: no shuffling).
-        hflip: random horizontal flips of training images.
+        hflip: random horizontal flips of training batches (on the device).
         max_bad_fraction: stop with an error naming the shard above this failure rate.
         seed: seed of the shard order / resampling.
     """
@@ -46,6 +46,7 @@ class ShardDataModule(ImageDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        self.hflip = hflip
         if batch_size < 1 or num_workers < 0 or (batches_per_epoch or 1) < 1:
             raise ValueError("batch_size and batches_per_epoch must be >= 1, num_workers >= 0")
         if not 0.0 <= max_bad_fraction <= 1.0:
@@ -107,7 +108,6 @@ class ShardDataModule(ImageDataModule):
             world_size=world,
             resampled=hp.resampled,
             shuffle_buffer=hp.shuffle_buffer,
-            hflip=hp.hflip,
             seed=hp.seed,
             partial_batches=False,
         )

@@ -3,7 +3,8 @@
 Splitting is explicit: shards (or, when ``resampled``, the draws of one shared random shard
 sequence) are dealt out by ``islice`` first over ranks, then over DataLoader workers, so
 nothing depends on ``torch.distributed`` being initialised and tests can simulate ranks.
-Batches are formed inside the workers; flip and [-1, 1] scaling run once per batch.
+Batches are formed inside the workers and stay uint8 (the DataModule scales and flips
+them on the device, see ``an_lightning.data.base``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import torch
 import webdataset as wds
 from PIL import Image
 
-from an_lightning.data.augment import BatchAugment
 from an_lightning.data.failures import FailureStats
 from an_lightning.data.tario import tar_samples
 
@@ -82,17 +82,6 @@ def collate(samples: list[Sample]) -> Batch:
     return images, torch.tensor([s[1] for s in samples], dtype=torch.int64)
 
 
-class AugmentBatch:
-    """Applies ``BatchAugment`` to the image part of a batch (a picklable pipeline stage)."""
-
-    def __init__(self, hflip: bool) -> None:
-        self.augment = BatchAugment(hflip)
-
-    def __call__(self, batch: Batch) -> Batch:
-        with torch.no_grad():
-            return self.augment(batch[0]), batch[1]
-
-
 def shard_stream(
     urls: list[str],
     *,
@@ -103,7 +92,6 @@ def shard_stream(
     world_size: int = 1,
     resampled: bool = False,
     shuffle_buffer: int = 0,
-    hflip: bool = False,
     seed: int = 0,
     partial_batches: bool = True,
 ) -> wds.DataPipeline:
@@ -123,7 +111,6 @@ def shard_stream(
     stages += [
         partial(decode, stats=stats, image_size=image_size),
         wds.batched(batch_size, collation_fn=collate, partial=partial_batches),
-        wds.map(AugmentBatch(hflip)),
     ]
     return wds.DataPipeline(*stages)
 
