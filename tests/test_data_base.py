@@ -39,3 +39,25 @@ def test_batches_reach_the_model_as_float_and_flip_only_in_training():
     flipped = torch.isclose(x, ref.flip(-1)).flatten(1).all(1)
     assert bool((flipped | torch.isclose(x, ref).flatten(1).all(1)).all())
     assert 10 < int(flipped.sum()) < 54
+
+
+@pytest.mark.parametrize(
+    ("class_path", "init_args"),
+    [
+        ("ShardDataModule", {"train_shards": "d/shard-{000000..000009}.tar", "num_workers": 4}),
+        ("FolderDataModule", {"root": "photos", "image_size": 64, "hflip": False}),
+        ("DigitsDataModule", {"image_size": 16, "val_fraction": 0.2}),
+    ],
+)
+def test_datamodules_are_configurable_from_yaml(class_path, init_args):
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_subclass_arguments(ImageDataModule, "data")
+    config = {"data": {"class_path": f"an_lightning.data.{class_path}", "init_args": init_args}}
+    parsed = parser.parse_object(config)
+    assert parsed.data.class_path.endswith(class_path)
+    assert {k: parsed.data.init_args[k] for k in init_args} == init_args
+    with pytest.raises(Exception, match="batch_size"):
+        bad = {"data": {**config["data"], "init_args": {**init_args, "batch_size": "many"}}}
+        parser.parse_object(bad)
