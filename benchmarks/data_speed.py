@@ -166,7 +166,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3, help="measurements per configuration")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", type=Path, help="write the results as JSON here")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads of the main process (1: the workers already use the cores; "
+        "2 threads oversubscribe a 2-core machine and made float ops 10-50x slower here)",
+    )
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         folder, shards = Path(tmp) / "folder", Path(tmp) / "shards"
         make_jpegs(folder, args.images, 128)
