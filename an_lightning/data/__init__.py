@@ -1,9 +1,12 @@
 """Data: shard writing, streaming and the DataModules of the suite.
 
-Batch contract of every DataModule: a tuple ``(images, labels)`` with ``images`` float32
-``(B, 3, H, W)`` in [-1, 1] and ``labels`` int64 ``(B,)`` (-1 when unlabelled). Each
-DataModule has ``num_classes`` (0 when unlabelled), ``image_size`` and
-``check_num_classes(expected)``.
+Batch contract: a LightningModule trained with any of these DataModules receives tuples
+``(images, labels)``, ``images`` float32 ``(B, 3, H, W)`` in [-1, 1] and ``labels`` int64
+``(B,)`` (-1 when unlabelled). The loaders themselves yield uint8 images; the DataModule's
+``on_after_batch_transfer`` scales (and, training, flips) them on the device; outside a
+Trainer use ``dm.to_model_batch(batch)``. Each DataModule has ``num_classes`` (0 when
+unlabelled), ``image_size`` and ``check_num_classes(expected)`` (also run in ``setup``
+against the model's ``num_classes`` attribute, if it has one).
 """
 
 from __future__ import annotations

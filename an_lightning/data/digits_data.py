@@ -19,7 +19,7 @@ def load_digits_uint8(image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     from sklearn.datasets import load_digits  # heavy import, only when the demo runs
 
     digits = load_digits()
-    grey = torch.from_numpy(digits.images).float().div(16.0).unsqueeze(1)  # values 0..16
+    grey = torch.from_numpy(digits.images).float().div(16.0).unsqueeze(1)  # stored as 0..16
     big = F.interpolate(grey, size=(image_size, image_size), mode="bilinear", antialias=False)
     images = big.clamp(0, 1).mul(255).round().to(torch.uint8).expand(-1, 3, -1, -1)
     return images.contiguous(), torch.from_numpy(digits.target).long()

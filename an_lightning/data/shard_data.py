@@ -24,7 +24,8 @@ class ShardDataModule(ImageDataModule):
         resampled: draw shards with replacement forever and cut epochs at
             ``batches_per_epoch``; else read each shard once per epoch.
         batches_per_epoch: epoch length in batches per rank; default: one pass over the
-            data (resampled) or the smallest exact per-rank count (not resampled).
+            data (resampled) or the smallest exact per-rank count (not resampled; a larger
+            value makes ranks restart their shards, i.e. repeat samples in an epoch).
         shuffle_buffer: samples in the shuffle buffer of each worker (0: no shuffling).
         hflip: random horizontal flips of training batches (on the device).
         max_bad_fraction: stop with an error naming the shard above this failure rate.
@@ -95,7 +96,7 @@ class ShardDataModule(ImageDataModule):
             default = min(per_rank)
             if default < 1:
                 raise ValueError(
-                    f"a rank gets fewer than batch_size={hp.batch_size} samples per worker; "
+                    f"some rank gets no full batch of {hp.batch_size} from its workers' shards; "
                     "lower batch_size or num_workers, or set resampled: true."
                 )
         self.train_stats = FailureStats(hp.max_bad_fraction)

@@ -200,7 +200,7 @@ def write_shards(
     try:
         results = pool.imap(_encode, tasks, chunksize=8) if pool else map(_encode, tasks)
         with Progress(disable=not progress) as bar:
-            job = bar.add_task(f"writing {len(todo)} shards", total=len(tasks))
+            job = bar.add_task(f"writing {len(todo)} of {len(plan)} shards", total=len(tasks))
             for i in todo:
                 record = write_shard(out, options, i, plan[i], results)
                 _append_line(out / PROGRESS, record)

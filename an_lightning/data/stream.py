@@ -1,4 +1,4 @@
-"""The webdataset pipeline: shards -> (images in [-1, 1], int64 labels) batches.
+"""The webdataset pipeline: shards -> (uint8 images (B, 3, H, W), int64 labels) batches.
 
 Splitting is explicit: shards (or, when ``resampled``, the draws of one shared random shard
 sequence) are dealt out by ``islice`` first over ranks, then over DataLoader workers, so
@@ -115,9 +115,9 @@ def shard_stream(
     return wds.DataPipeline(*stages)
 
 
-def shuffled_shards(urls: list[str], seed: int) -> list[str]:
+def shuffled_shards(shards: list, seed: int) -> list:
     """A fixed shard order shared by all ranks, so that rank slices stay disjoint."""
-    order = list(urls)
+    order = list(shards)
     random.Random(seed).shuffle(order)
     return order
 
