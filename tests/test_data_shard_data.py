@@ -162,3 +162,56 @@ def test_trainer_refuses_a_model_with_another_class_count(data):
     with pytest.raises(ValueError, match="conditioned on 5 classes"):
         _trainer().fit(model, datamodule=_dm(data))
     assert model.train_batches == 0
+
+
+class CountingPerRank(Tiny):
+    """Writes what each DDP rank saw, since spawned ranks do not share the object."""
+
+    def __init__(self, out: str) -> None:
+        super().__init__(num_classes=3)
+        self.out = out
+
+    def on_fit_end(self) -> None:
+        counts = {"train": self.train_batches, "val": self.val_samples}
+        Path(self.out, f"rank{self.global_rank}.json").write_text(json.dumps(counts))
+
+
+@pytest.mark.slow
+def test_real_ddp_ranks_train_in_step_and_validate_disjoint_shards(tmp_path):
+    class_folders(tmp_path / "src", CLASSES, 9)
+    class_folders(tmp_path / "vsrc", CLASSES, 2)
+    write_shards(
+        tmp_path / "src", tmp_path / "train", Options(size=16, shard_size=3), progress=False
+    )
+    opts = Options(size=16, shard_size=2)
+    write_shards(
+        tmp_path / "vsrc",
+        tmp_path / "val",
+        opts,
+        classes=tmp_path / "train" / "index.json",
+        progress=False,
+    )
+    dm = ShardDataModule(
+        str(tmp_path / "train" / "shard-*.tar"),
+        str(tmp_path / "val" / "shard-*.tar"),
+        batch_size=4,
+        num_workers=1,
+    )
+    trainer = L.Trainer(
+        strategy="ddp_spawn",
+        accelerator="cpu",
+        devices=2,
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(CountingPerRank(str(tmp_path)), datamodule=dm)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert [r["train"] for r in ranks] == [6, 6]  # 27 samples // (4 x 2 ranks), 2 epochs
+    assert sum(r["val"] for r in ranks) == 2 * 6  # 3 val shards dealt to 2 ranks, 2 epochs
+    assert sorted(r["val"] for r in ranks) == [4, 8]

@@ -148,3 +148,22 @@ def test_killed_process_resumes_without_duplicates(tmp_path):
     sources = [s["src"] for s in _all_samples(out)]
     assert len(sources) == len(set(sources)) == 48
     assert len(list(out.glob("*.tar"))) == 12
+
+
+def test_cli_imagenet_val_layout_uses_the_train_class_order(src, tmp_path, capsys):
+    train = tmp_path / "train_shards"
+    assert main([str(src), str(train), "--size", "8", "--no-progress", "--workers", "1"]) == 0
+    val = tmp_path / "val"
+    for i in range(3):
+        write_image(val / f"ILSVRC2012_val_{i + 1:08d}.JPEG", (20, 20), i)
+    gt = tmp_path / "LOC_val_solution.csv"
+    gt.write_text(
+        "ImageId,PredictionString\n"
+        + "".join(f"ILSVRC2012_val_{i + 1:08d},{CLASSES[2 - i]} 1 2 3 4\n" for i in range(3))
+    )
+    out = tmp_path / "val_shards"
+    argv = [str(val), str(out), "--size", "8", "--ground-truth", str(gt), "--no-progress"]
+    assert main([*argv, "--classes", str(train / "index.json")]) == 0
+    labels = {s["src"].decode(): int(s["cls"]) for s in _all_samples(out)}
+    assert labels == {f"ILSVRC2012_val_{i + 1:08d}.JPEG": 2 - i for i in range(3)}
+    assert json.loads((out / "index.json").read_text())["classes"] == CLASSES
