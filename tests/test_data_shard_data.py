@@ -1,4 +1,5 @@
 import json
+import multiprocessing
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -66,6 +67,8 @@ def test_resampled_train_loader_has_a_fixed_length_and_the_contract(data):
         assert x.dtype == torch.float32 and x.is_contiguous() and y is labels
         assert x.min() >= -1 and x.max() <= 1
     assert dm.train_stats.good >= 24 and dm.train_stats.bad == 0
+    dm.teardown("fit")
+    assert not multiprocessing.active_children()
 
 
 def test_not_resampled_ranks_get_equal_batches_and_disjoint_samples(data):
@@ -73,6 +76,7 @@ def test_not_resampled_ranks_get_equal_batches_and_disjoint_samples(data):
     for rank in range(2):
         dm = _on_rank(_dm(data, resampled=False, num_workers=1, batch_size=3), rank, 2)
         batches = list(dm.train_dataloader())
+        dm.teardown("fit")
         lengths.append(len(batches))
         seen.append([h for images, _ in batches for h in tensor_hashes(images)])
     assert lengths == [4, 4]
@@ -85,6 +89,7 @@ def test_val_loader_is_finite_split_and_complete(data):
     for rank in range(2):
         dm = _on_rank(_dm(data, num_workers=2), rank, 2)
         seen += [h for images, _ in dm.val_dataloader() for h in tensor_hashes(images)]
+        dm.teardown("validate")
     assert sorted(seen) == sorted(reference) and len(seen) == 9
 
 
@@ -155,6 +160,7 @@ def test_trainer_runs_training_and_validation(data):
         _trainer().fit(model, datamodule=_dm(data, num_workers=1))
     assert model.train_batches == 6
     assert model.val_samples == 9  # validation_step ran over every val sample
+    assert not multiprocessing.active_children()  # teardown stopped the loader workers
 
 
 def test_trainer_refuses_a_model_with_another_class_count(data):

@@ -9,7 +9,13 @@ import webdataset as wds
 from an_lightning.data.base import ImageDataModule
 from an_lightning.data.catalog import default_index, expand_shards, read_index, shard_counts
 from an_lightning.data.failures import FailureStats
-from an_lightning.data.stream import batches_per_rank, make_loader, shard_stream, shuffled_shards
+from an_lightning.data.stream import (
+    batches_per_rank,
+    make_loader,
+    shard_stream,
+    shuffled_shards,
+    shutdown_workers,
+)
 
 
 class ShardDataModule(ImageDataModule):
@@ -64,6 +70,12 @@ class ShardDataModule(ImageDataModule):
             self._check_val_index(default_index(self.val_urls))
         self.train_stats: FailureStats | None = None
         self.val_stats: FailureStats | None = None
+        self._loaders: list[wds.WebLoader] = []
+
+    def teardown(self, stage: str) -> None:
+        for loader in self._loaders:
+            shutdown_workers(loader)
+        self._loaders.clear()
 
     def _check_val_index(self, path: Path) -> None:
         if not path.exists() or path == self.index_path:
@@ -112,7 +124,9 @@ class ShardDataModule(ImageDataModule):
             seed=hp.seed,
             partial_batches=False,
         )
-        return make_loader(pipeline, hp.num_workers, hp.batches_per_epoch or default)
+        loader = make_loader(pipeline, hp.num_workers, hp.batches_per_epoch or default)
+        self._loaders.append(loader)
+        return loader
 
     def val_dataloader(self) -> wds.WebLoader | list:
         if not self.val_urls:
@@ -134,4 +148,5 @@ class ShardDataModule(ImageDataModule):
             rank=rank,
             world_size=world,
         )
-        return make_loader(pipeline, workers)
+        self._loaders.append(loader := make_loader(pipeline, workers))
+        return loader

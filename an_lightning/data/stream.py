@@ -156,3 +156,14 @@ def make_loader(
     if batches_per_epoch is not None:
         loader = loader.with_epoch(batches_per_epoch).with_length(batches_per_epoch, silent=True)
     return loader
+
+
+def shutdown_workers(loader: wds.WebLoader) -> None:
+    """Stop the persistent workers now. Lightning does this for the DataLoaders it sees,
+    not for one wrapped in a WebLoader; left to garbage collection, each worker took 5 s
+    (the DataLoader's join timeout) to go away after a ``Trainer.fit`` here."""
+    dataloader = loader.pipeline[0]
+    iterator = getattr(dataloader, "_iterator", None)
+    if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+        iterator._shutdown_workers()
+    dataloader._iterator = None
