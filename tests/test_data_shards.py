@@ -167,3 +167,11 @@ def test_cli_imagenet_val_layout_uses_the_train_class_order(src, tmp_path, capsy
     labels = {s["src"].decode(): int(s["cls"]) for s in _all_samples(out)}
     assert labels == {f"ILSVRC2012_val_{i + 1:08d}.JPEG": 2 - i for i in range(3)}
     assert json.loads((out / "index.json").read_text())["classes"] == CLASSES
+
+
+def test_writer_cli_does_not_import_lightning():
+    code = "import sys, an_lightning.data.shards; print('lightning' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
