@@ -93,6 +93,11 @@ def test_resume_after_interruption_writes_each_sample_once(src, tmp_path, monkey
     sources = [s["src"] for s in _all_samples(out)]
     assert len(sources) == len(set(sources)) == index["num_samples"] == 20
 
+    progress = out / "progress.jsonl"
+    lines = progress.read_text().splitlines()
+    progress.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # cut mid-record
+    assert write_shards(src, out, opts, workers=2, progress=False) == index  # redone
+
     fresh = write_shards(src, tmp_path / "fresh", opts, progress=False)
     assert fresh["shards"] == index["shards"]  # same plan: same samples in the same shards
 

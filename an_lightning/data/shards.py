@@ -77,14 +77,35 @@ def _read_progress(out: Path, fp: str) -> dict[int, dict]:
                 "conversion; nothing was written. Choose a new or empty output folder."
             )
         return {}
-    lines = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
-    if not lines or lines[0].get("fingerprint") != fp:
+    lines = _progress_records(path)
+    if not lines:
+        path.unlink()  # only a cut-off header: start over
+        return {}
+    if lines[0].get("fingerprint") != fp:
         raise FileExistsError(
             f"{out} holds a conversion of other files or with other options (fingerprint "
             f"{lines[0].get('fingerprint') if lines else None}, this run {fp}); nothing was "
             "written. Rerun with the same SRC and options to resume, or choose a new folder."
         )
     return {rec["shard"]: rec for rec in lines[1:]}
+
+
+def _progress_records(path: Path) -> list[dict]:
+    """Records of ``progress.jsonl``; a last line cut off by an interruption is removed
+    (its shard is simply written again)."""
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    records = []
+    for i, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if i < len(lines) - 1:
+                raise ValueError(
+                    f"{path} is corrupt at line {i + 1}; move the output folder aside and "
+                    "convert into a new one"
+                ) from None
+            path.write_text("".join(ln + "\n" for ln in lines[:-1]))
+    return records
 
 
 def _append_line(path: Path, record: dict) -> None:
