@@ -1,0 +1,61 @@
+"""Augmentations on whole batches (kornia), one call per batch instead of per image."""
+
+from __future__ import annotations
+
+import kornia.augmentation as K
+import torch
+from torch import nn
+
+
+def to_model_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images in [0, 255] -> contiguous float32 in [-1, 1] (the batch contract)."""
+    return images.to(torch.float32, memory_format=torch.contiguous_format).div_(127.5).sub_(1.0)
+
+
+class BatchAugment(nn.Module):
+    """uint8 (B, 3, H, W) -> float32 in [-1, 1], randomly flipped left-right if ``hflip``."""
+
+    def __init__(self, hflip: bool = True) -> None:
+        super().__init__()
+        self.flip = K.RandomHorizontalFlip(p=0.5) if hflip else None
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = to_model_range(images)
+        return self.flip(x) if self.flip is not None else x
+
+
+class DiffAugment(nn.Module):
+    """DiffAugment-style (Zhao et al., 2020) translation and cutout for discriminator inputs.
+
+    Differentiable, so the GAN task applies it to real *and* generated images before D.
+    ``translation`` is the largest shift as a fraction of the side (zero padding, nearest
+    sampling, i.e. whole-pixel shifts as in DiffAugment); ``cutout`` is the side of the
+    zeroed square as a fraction of the image side.
+    """
+
+    POLICIES = frozenset({"translation", "cutout"})
+
+    def __init__(
+        self, policy: str = "translation,cutout", translation: float = 0.125, cutout: float = 0.5
+    ) -> None:
+        super().__init__()
+        names = [p.strip() for p in policy.split(",") if p.strip()]
+        unknown = set(names) - self.POLICIES
+        if unknown:
+            raise ValueError(
+                f"unknown DiffAugment policy {sorted(unknown)}; use a comma-separated subset "
+                f"of {sorted(self.POLICIES)}"
+            )
+        ops: list[nn.Module] = []
+        if "translation" in names:
+            shift = (translation, translation)
+            ops.append(
+                K.RandomAffine(0.0, translate=shift, resample="nearest", padding_mode="zeros", p=1)
+            )
+        if "cutout" in names:
+            area = (cutout**2, cutout**2)
+            ops.append(K.RandomErasing(scale=area, ratio=(1.0, 1.0), value=0.0, p=1.0))
+        self.ops = nn.Sequential(*ops)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.ops(images)

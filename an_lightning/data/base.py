@@ -1,0 +1,61 @@
+"""What every DataModule of the suite promises to the LightningModules.
+
+Loaders yield ``(images, labels)`` with ``images`` uint8 ``(B, 3, H, W)`` and ``labels``
+int64 ``(B,)`` (-1 when unlabelled): uint8 is 4x less to move between processes and to the
+GPU. ``on_after_batch_transfer`` then turns images into float32 in [-1, 1] on the device,
+with a random horizontal flip (kornia, whole batch at once) while training, so a
+LightningModule always receives float32 ``(B, 3, H, W)`` in [-1, 1] and int64 labels.
+Outside a Trainer, call ``to_model_batch`` yourself. ``num_classes`` is 0 when unlabelled.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+
+from an_lightning.data.augment import BatchAugment
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Base class: batch conversion, class-count check against the model, rank info."""
+
+    num_classes: int = 0
+    image_size: int = 0
+    hflip: bool = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._plain, self._flipping = BatchAugment(hflip=False), BatchAugment(hflip=True)
+
+    def to_model_batch(self, batch: Batch, flip: bool = False) -> Batch:
+        """uint8 loader batch -> float32 [-1, 1] images (randomly flipped if ``flip``)."""
+        images, labels = batch
+        with torch.no_grad():
+            return (self._flipping if flip else self._plain)(images), labels
+
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
+        training = self.trainer is not None and self.trainer.training
+        return self.to_model_batch(batch, flip=self.hflip and training)
+
+    def check_num_classes(self, expected: int) -> None:
+        """Raise if a class-conditional model (``expected`` > 0) disagrees with the data."""
+        if expected > 0 and expected != self.num_classes:
+            raise ValueError(
+                f"the model is conditioned on {expected} classes but {type(self).__name__} "
+                f"has {self.num_classes}; set the model's num_classes to {self.num_classes} "
+                "(in YAML: link it to data.num_classes) or point the data at the right set."
+            )
+
+    def setup(self, stage: str) -> None:
+        model = self.trainer.lightning_module if self.trainer is not None else None
+        expected = getattr(model, "num_classes", None)
+        if isinstance(expected, int):
+            self.check_num_classes(expected)
+
+    def rank_and_world(self) -> tuple[int, int]:
+        """Global rank and world size from the trainer (0, 1 without one)."""
+        if self.trainer is None:
+            return 0, 1
+        return self.trainer.global_rank, self.trainer.world_size

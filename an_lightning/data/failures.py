@@ -1,0 +1,91 @@
+"""Counting bad samples while streaming, and stopping when there are too many.
+
+A few corrupt JPEGs in a million-image dataset should cost a warning, not a crashed run;
+a broken copy of the dataset should stop training with the name of the shard instead of
+silently training on a fraction of the data. The counters live in shared memory so that
+DataLoader worker processes add to the same numbers the main process (and tests) read.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import warnings
+from collections import Counter
+
+
+class BadDataError(RuntimeError):
+    """More samples failed than ``max_bad_fraction`` allows."""
+
+
+class BadDataWarning(UserWarning):
+    """A sample or shard was skipped."""
+
+
+class FailureStats:
+    """Shared good/bad sample counters with a threshold check.
+
+    Create it in the process that builds the DataLoader: worker processes inherit it.
+    The check only fires after ``min_samples`` samples (or at the end of a finite stream)
+    so that one bad sample among the first few does not look like a 100% failure rate.
+    """
+
+    def __init__(self, max_bad_fraction: float = 0.01, min_samples: int = 200) -> None:
+        if not 0.0 <= max_bad_fraction <= 1.0:
+            raise ValueError(f"max_bad_fraction must be within [0, 1], got {max_bad_fraction}")
+        self.max_bad_fraction = max_bad_fraction
+        self.min_samples = min_samples
+        self._good = multiprocessing.Value("q", 0)
+        self._bad = multiprocessing.Value("q", 0)
+        self.by_source: Counter[str] = Counter()  # per process: which shards/files failed
+        self.last_error = ""
+
+    @property
+    def good(self) -> int:
+        return self._good.value
+
+    @property
+    def bad(self) -> int:
+        return self._bad.value
+
+    def record_good(self) -> None:
+        with self._good.get_lock():
+            self._good.value += 1
+
+    def record_bad(self, source: str, error: str) -> None:
+        with self._bad.get_lock():
+            self._bad.value += 1
+            bad = self._bad.value
+        self.by_source[source] += 1
+        self.last_error = f"{source}: {error}"
+        warnings.warn(f"skipped bad data #{bad} in {source}: {error}", BadDataWarning, stacklevel=2)
+        self.check()
+
+    def handler(self, exc: Exception) -> bool:
+        """webdataset exception handler: count the failure, then keep streaming."""
+        self.record_bad(_shard_of(exc), f"{type(exc).__name__}: {exc.args[0] if exc.args else ''}")
+        return True
+
+    def check(self, final: bool = False) -> None:
+        """Raise ``BadDataError`` naming the failing shards when too many samples failed."""
+        good, bad = self.good, self.bad
+        seen = good + bad
+        if seen == 0 or (seen < self.min_samples and not final):
+            return
+        if bad > self.max_bad_fraction * seen:
+            worst = ", ".join(f"{s} ({n})" for s, n in self.by_source.most_common(5))
+            raise BadDataError(
+                f"{bad} of {seen} samples failed ({bad / seen:.1%} > max_bad_fraction="
+                f"{self.max_bad_fraction:.1%}); failures in: {worst}. Last error: "
+                f"{self.last_error}. Check or rewrite those shards (python -m "
+                "an_lightning.data.shards), or raise max_bad_fraction if this is expected."
+            )
+
+
+def _shard_of(exc: Exception) -> str:
+    """webdataset appends the shard URL to ``exc.args``; find it (or say we could not)."""
+    for arg in reversed(exc.args):
+        if isinstance(arg, str) and re.search(r"\.tar(\.gz)?$", arg):
+            return arg
+    match = re.search(r"\S+\.tar\b", str(exc.args[0]) if exc.args else "")
+    return match.group(0) if match else "unknown shard"

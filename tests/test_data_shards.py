@@ -1,0 +1,182 @@
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from data_fixtures import class_folders, shard_members, truncate, write_image
+from PIL import Image
+
+from an_lightning.data import shards
+from an_lightning.data.shards import Options, main, write_shards
+
+CLASSES = ["n01", "n02", "n03"]
+
+
+@pytest.fixture
+def src(tmp_path):
+    root = tmp_path / "train"
+    class_folders(root, CLASSES, 7)
+    truncate(root / "n02" / "n02_3.JPEG", 300)
+    (root / "n03" / "fake.jpg").write_text("not a jpeg")
+    return root
+
+
+def _all_samples(out: Path) -> list[dict]:
+    samples = []
+    for tar in sorted(out.glob("*.tar")):
+        for key, members in shard_members(tar).items():
+            samples.append({"key": key, "shard": tar.name, **members})
+    return samples
+
+
+def test_writes_shuffled_labelled_shards_with_index(src, tmp_path):
+    out = tmp_path / "shards"
+    index = write_shards(src, out, Options(size=16, shard_size=5), workers=2, progress=False)
+    samples = _all_samples(out)
+    sources = [s["src"].decode() for s in samples]
+    assert len(sources) == len(set(sources)) == 20  # 22 files, 2 unreadable
+    assert sources != sorted(sources)  # shuffled before writing
+    for s in samples:
+        assert int(s["cls"]) == CLASSES.index(s["src"].decode().split("/")[0])
+        assert Image.open(io.BytesIO(s["jpg"])).size == (16, 16)
+    assert index["num_samples"] == 20 and index["num_classes"] == 3
+    assert index["class_counts"] == [7, 6, 7]
+    assert index["num_bad"] == 2
+    assert sorted(b["key"] for b in index["bad"]) == ["n02/n02_3.JPEG", "n03/fake.jpg"]
+    per_shard = {s["name"]: s["num_samples"] for s in index["shards"]}
+    assert per_shard == {t.name: len(shard_members(t)) for t in out.glob("*.tar")}
+    assert len(per_shard) == 5 and index["pattern"] == "shard-{000000..000004}.tar"
+    assert json.loads((out / "index.json").read_text()) == index
+
+
+def test_png_shards_are_lossless(tmp_path):
+    root = tmp_path / "flat"
+    img = write_image(root / "a.png", (16, 16), 5, "PNG")
+    out = tmp_path / "out"
+    index = write_shards(root, out, Options(size=16, fmt="png"), progress=False)
+    (sample,) = _all_samples(out)
+    assert np.array_equal(
+        np.array(Image.open(io.BytesIO(sample["png"]))), np.array(Image.open(img))
+    )
+    assert int(sample["cls"]) == -1 and index["num_classes"] == 0  # unlabelled (inpainting)
+
+
+def test_resume_after_interruption_writes_each_sample_once(src, tmp_path, monkeypatch):
+    out = tmp_path / "shards"
+    opts = Options(size=16, shard_size=4)
+    real, calls = shards.write_shard, []
+
+    def crash_after_two(*args, **kwargs):
+        if len(calls) == 2:
+            (out / "shard-000002.tar.tmp").write_bytes(b"half a shard")
+            raise KeyboardInterrupt
+        calls.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(shards, "write_shard", crash_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        write_shards(src, out, opts, workers=2, progress=False)
+    assert sorted(p.name for p in out.glob("*.tar")) == ["shard-000000.tar", "shard-000001.tar"]
+    assert not (out / "index.json").exists()
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("*.tar")}
+
+    monkeypatch.setattr(shards, "write_shard", real)
+    index = write_shards(src, out, opts, workers=2, progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.tar") if p.name in first} == first
+    assert not list(out.glob("*.tmp"))
+    sources = [s["src"] for s in _all_samples(out)]
+    assert len(sources) == len(set(sources)) == index["num_samples"] == 20
+
+    progress = out / "progress.jsonl"
+    lines = progress.read_text().splitlines()
+    progress.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # cut mid-record
+    assert write_shards(src, out, opts, workers=2, progress=False) == index  # redone
+
+    fresh = write_shards(src, tmp_path / "fresh", opts, progress=False)
+    assert fresh["shards"] == index["shards"]  # same plan: same samples in the same shards
+
+
+def test_never_overwrites_foreign_or_different_output(src, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    with pytest.raises(FileExistsError, match="not empty"):
+        write_shards(src, out, Options(size=16), progress=False)
+    assert (out / "thesis.tex").read_text() == "precious"
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.tex"]
+
+    done = tmp_path / "done"
+    write_shards(src, done, Options(size=16, shard_size=8), progress=False)
+    before = {p.name: p.read_bytes() for p in done.iterdir()}
+    with pytest.raises(FileExistsError, match="other options"):
+        write_shards(src, done, Options(size=32, shard_size=8), progress=False)
+    assert {p.name: p.read_bytes() for p in done.iterdir()} == before
+    with pytest.raises(ValueError, match="inside the source"):
+        write_shards(src, src / "shards", Options(size=16), progress=False)
+
+
+def test_cli(src, tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main([str(src), str(out), "--size", "8", "--shard-size", "10", "--workers", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "20 samples, 3 classes in 3 shards" in printed and "n03/fake.jpg" in printed
+    assert main([str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main([str(src), str(tmp_path / "y"), "--quality", "0"]) == 2
+
+
+@pytest.mark.slow
+def test_killed_process_resumes_without_duplicates(tmp_path):
+    root = tmp_path / "big"
+    for i in range(48):
+        write_image(root / f"c{i % 2}" / f"{i}.jpg", (900, 700), i)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "an_lightning.data.shards", str(root), str(out)]
+    cmd += ["--size", "32", "--shard-size", "4", "--workers", "1", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("*.tar"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    written = len(list(out.glob("*.tar")))
+    assert 2 <= written < 12 and not (out / "index.json").exists(), "killed too late"
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    sources = [s["src"] for s in _all_samples(out)]
+    assert len(sources) == len(set(sources)) == 48
+    assert len(list(out.glob("*.tar"))) == 12
+
+
+def test_cli_imagenet_val_layout_uses_the_train_class_order(src, tmp_path, capsys):
+    train = tmp_path / "train_shards"
+    assert main([str(src), str(train), "--size", "8", "--no-progress", "--workers", "1"]) == 0
+    val = tmp_path / "val"
+    for i in range(3):
+        write_image(val / f"ILSVRC2012_val_{i + 1:08d}.JPEG", (20, 20), i)
+    gt = tmp_path / "LOC_val_solution.csv"
+    gt.write_text(
+        "ImageId,PredictionString\n"
+        + "".join(f"ILSVRC2012_val_{i + 1:08d},{CLASSES[2 - i]} 1 2 3 4\n" for i in range(3))
+    )
+    out = tmp_path / "val_shards"
+    argv = [str(val), str(out), "--size", "8", "--ground-truth", str(gt), "--no-progress"]
+    assert main([*argv, "--classes", str(train / "index.json")]) == 0
+    labels = {s["src"].decode(): int(s["cls"]) for s in _all_samples(out)}
+    assert labels == {f"ILSVRC2012_val_{i + 1:08d}.JPEG": 2 - i for i in range(3)}
+    assert json.loads((out / "index.json").read_text())["classes"] == CLASSES
+
+
+def test_writer_cli_does_not_import_lightning():
+    code = "import sys, an_lightning.data.shards; print('lightning' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
