@@ -27,11 +27,15 @@ lint: setup
 test: lint
 	$(BIN)/python -m pytest -q
 
+# The AN model on the embedded digits: samples, checkpoint and metrics in runs/demo/.
 demo: setup
-	$(BIN)/python -m benchmarks.norm_speed --quick --out runs/demo/norm_speed.json
+	$(BIN)/python -m an_lightning.fit experiments/demo.yaml
+	@echo "demo outputs: runs/demo/samples/*.png, runs/demo/checkpoints/last.ckpt, runs/demo/metrics.csv"
 
 bench: setup
 	$(BIN)/python -m benchmarks.norm_speed --out benchmarks/results/norm_speed.json
+	$(BIN)/python -m benchmarks.data_speed --out benchmarks/results/data_speed.json
+	$(BIN)/python -m benchmarks.train_speed --out benchmarks/results/train_speed.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -9,16 +9,24 @@ resumes from the newest checkpoint there instead of starting over.
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from pathlib import Path
 
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from .cli.progress import GIterProgressBar
 from .cli.run_dir import RunError, check_compatible, config_filename, newest_checkpoint
 from .data.base import ImageDataModule
 from .tasks import AdversarialTask
+
+# Lightning advice that does not apply here: the post-step state is what GAN checkpoints
+# should hold, and the pytree deprecation is Lightning's own.
+warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 USAGE = "usage: python -m an_lightning.fit CONFIG.yaml [--key=value ...] [--print_config]"
 
@@ -40,12 +48,14 @@ class FitCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         self.run_dir = Path(self.config.run_dir or Path("runs") / self._config_name())
         for logger in _as_list(self.config.trainer.get("logger")):
-            init = logger.get("init_args") if isinstance(logger, dict) else None
-            if init is not None:  # loggers write into the run directory
-                if "save_dir" in init and init.get("save_dir") in (None, ".", "", "lightning_logs"):
-                    init["save_dir"] = str(self.run_dir)
-                if "id" in init and init.get("id") is None:
-                    init["id"] = self.run_dir.name  # a resumed run continues its W&B run
+            init = logger.get("init_args") if hasattr(logger, "get") else None
+            if init is None:
+                continue
+            # Loggers write into the run directory, and a resumed run continues its W&B run.
+            if init.get("save_dir") in (None, ".", "", "lightning_logs"):
+                init["save_dir"] = str(self.run_dir)
+            if "id" in init and init.get("id") is None:
+                init["id"] = self.run_dir.name
         self.save_config_kwargs["config_filename"] = config_filename(self.run_dir)
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
@@ -58,7 +68,10 @@ class FitCLI(LightningCLI):
             save_top_k=1,  # the newest periodic checkpoint, plus last.ckpt
             every_n_train_steps=self.config.checkpoint_every * optimizer_steps,
         )
-        self.trainer_defaults = {**self.trainer_defaults, "callbacks": [checkpoint]}
+        callbacks = [checkpoint]
+        if self.config.trainer.get("enable_progress_bar") is not False:
+            callbacks.append(GIterProgressBar())
+        self.trainer_defaults = {**self.trainer_defaults, "callbacks": callbacks}
         return super().instantiate_trainer(default_root_dir=str(self.run_dir), **kwargs)
 
     def _config_name(self) -> str:
@@ -70,6 +83,13 @@ def _as_list(value) -> list:
     if value is None or isinstance(value, bool):
         return []
     return value if isinstance(value, list) else [value]
+
+
+def root_cause(err: BaseException) -> str:
+    """The message of the innermost exception in ``err``'s chain, on one line."""
+    while inner := err.__cause__ or (None if err.__suppress_context__ else err.__context__):
+        err = inner
+    return " ".join(str(err).split())
 
 
 def to_cli_args(argv: list[str]) -> list[str]:
@@ -86,24 +106,39 @@ def to_cli_args(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = to_cli_args(sys.argv[1:] if argv is None else argv)
-    cli = FitCLI(
-        AdversarialTask,
-        ImageDataModule,
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        run=False,
-        args=args,
-        save_config_kwargs={"overwrite": False},
-        parser_kwargs={"description": __doc__.split("\n\n")[0]},
-    )
-    ckpt = newest_checkpoint(cli.run_dir)
     try:
-        if ckpt is not None:
-            check_compatible(ckpt, cli.model)
-    except RunError as err:
-        raise SystemExit(f"error: {err}") from None
+        cli = FitCLI(
+            AdversarialTask,
+            ImageDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            run=False,
+            args=args,
+            save_config_kwargs={"overwrite": False},
+            parser_kwargs={"description": __doc__.split("\n\n")[0]},
+        )
+    except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
+        # Building the model or data failed (bad norm, resolution, data path...): the
+        # innermost error names the problem; jsonargparse's wrapping only buries it.
+        if os.environ.get("AN_LIGHTNING_DEBUG"):
+            raise
+        hint = "(AN_LIGHTNING_DEBUG=1 shows the traceback)"
+        raise SystemExit(f"error: {root_cause(err)} {hint}") from None
+    ckpt = newest_checkpoint(cli.run_dir)
     if ckpt is not None:
-        print(f"resuming from {ckpt}", flush=True)
+        try:
+            done = check_compatible(ckpt, cli.model).get("g_iter", 0)
+        except RunError as err:
+            raise SystemExit(f"error: {err}") from None
+        budget = cli.model.hparams.get("max_g_steps")
+        if budget is not None and done >= budget:
+            print(
+                f"{cli.run_dir} already finished {done} generator iterations (max_g_steps "
+                f"{budget}); raise --model.init_args.max_g_steps to continue, or pass "
+                "--run_dir to start a new run."
+            )
+            return
+        print(f"resuming from {ckpt} at generator iteration {done}", flush=True)
     cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=str(ckpt) if ckpt else None)
 
 

@@ -33,10 +33,11 @@ def config_filename(run_dir: Path) -> str:
     return f"config.resume-{n}.yaml"
 
 
-def check_compatible(ckpt: Path, model: torch.nn.Module) -> None:
-    """Raise ``RunError`` if ``ckpt`` was not written by a model shaped like ``model``."""
+def check_compatible(ckpt: Path, model: torch.nn.Module) -> dict:
+    """The checkpoint, or ``RunError`` if it was not written by a model shaped like ``model``."""
     try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+        checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
+        state = checkpoint["state_dict"]
     except Exception as err:
         raise RunError(
             f"cannot read checkpoint {ckpt}: {err}. Move it out of the run directory "
@@ -53,3 +54,4 @@ def check_compatible(ckpt: Path, model: torch.nn.Module) -> None:
             f"{len(unexpected)} unexpected, {len(reshaped)} reshaped weights; first: {first}). "
             "Use the config that wrote it, or pass --run_dir to start a new run."
         )
+    return checkpoint

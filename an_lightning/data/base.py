@@ -14,6 +14,7 @@ import lightning as L
 import torch
 
 from an_lightning.data.augment import BatchAugment
+from an_lightning.data.resume import ResumableSampler, resume_position
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -53,6 +54,15 @@ class ImageDataModule(L.LightningDataModule):
         expected = getattr(model, "num_classes", None)
         if isinstance(expected, int):
             self.check_num_classes(expected)
+
+    def train_sampler(self, dataset, seed: int) -> ResumableSampler:
+        """This rank's shuffled share of ``dataset``, resuming mid-epoch where a fit stopped."""
+        rank, world = self.rank_and_world()
+        sampler = ResumableSampler(dataset, rank, world, shuffle=True, seed=seed)
+        epoch, batches_done = resume_position(self.trainer)
+        if batches_done:
+            sampler.resume_at(epoch, batches_done * self.hparams.batch_size)
+        return sampler
 
     def rank_and_world(self) -> tuple[int, int]:
         """Global rank and world size from the trainer (0, 1 without one)."""

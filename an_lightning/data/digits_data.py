@@ -67,7 +67,7 @@ class DigitsDataModule(ImageDataModule):
         return DataLoader(
             dataset,
             batch_size=self.hparams.batch_size,
-            shuffle=train,
+            sampler=self.train_sampler(dataset, self.hparams.seed) if train else None,
             drop_last=train and len(dataset) >= self.hparams.batch_size,
             num_workers=self.hparams.num_workers,
             persistent_workers=self.hparams.num_workers > 0,

@@ -55,6 +55,7 @@ class FolderDataModule(ImageDataModule):
         num_workers: int = 2,
         hflip: bool = True,
         max_bad_fraction: float = 0.01,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.hflip = hflip
@@ -78,10 +79,11 @@ class FolderDataModule(ImageDataModule):
 
     def _loader(self, items: list[Item], stats: FailureStats, train: bool) -> DataLoader:
         hp = self.hparams
+        dataset = ImageFolderDataset(items, hp.image_size, stats)
         return DataLoader(
-            ImageFolderDataset(items, hp.image_size, stats),
+            dataset,
             batch_size=hp.batch_size,
-            shuffle=train,
+            sampler=self.train_sampler(dataset, hp.seed) if train else None,
             drop_last=train and len(items) >= hp.batch_size,
             num_workers=hp.num_workers,
             persistent_workers=hp.num_workers > 0,

@@ -138,7 +138,8 @@ class AdversarialTask(L.LightningModule):
         """
         self.log_dict(metrics, prog_bar=True, logger=False, on_step=True, on_epoch=False)
         every = self.trainer.log_every_n_steps if self.trainer else 1
-        if self.g_iter % max(every, 1) == 0 and self.loggers:
+        last = self.g_iter >= self.hparams.max_g_steps
+        if (self.g_iter % max(every, 1) == 0 or last) and self.loggers:
             values = {k: float(v) for k, v in metrics.items()}
             for logger in self.loggers:
                 logger.log_metrics({**values, "g_iter": self.g_iter}, step=self.g_iter)

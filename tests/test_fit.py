@@ -1,0 +1,221 @@
+"""The training entry point: run directories, resume, and clear errors on bad input."""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from an_lightning import fit
+
+TESTS = Path(__file__).resolve().parent
+
+
+def tiny_config(run_dir: Path, max_g_steps: int = 4, **model_overrides) -> dict:
+    net = {"resolution": 32, "num_classes": 10, "ch": 4, "extra": {16: {"name": "an"}}}
+    model = {
+        "generator": {
+            "class_path": "an_lightning.models.Generator",
+            "init_args": {**net, "z_dim": 8},
+        },
+        "discriminator": {"class_path": "an_lightning.models.Discriminator", "init_args": net},
+        "n_dis": 2,
+        "max_g_steps": max_g_steps,
+        "ema_start": 1,
+        "sample_every": 0,
+        **model_overrides,
+    }
+    return {
+        "run_dir": str(run_dir),
+        "checkpoint_every": 2,
+        "seed_everything": 0,
+        "model": {"class_path": "an_lightning.tasks.ClassConditionalGAN", "init_args": model},
+        "data": {
+            "class_path": "an_lightning.data.DigitsDataModule",
+            "init_args": {"image_size": 32, "batch_size": 16, "val_fraction": 0.0},
+        },
+        "trainer": {
+            "accelerator": "cpu",
+            "devices": 1,
+            "max_epochs": -1,
+            "deterministic": True,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "logger": {
+                "class_path": "lightning.pytorch.loggers.CSVLogger",
+                "init_args": {"save_dir": ".", "name": "", "version": ""},
+            },
+        },
+    }
+
+
+def write(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_fit_writes_a_run_directory_and_resumes(tmp_path, capsys):
+    run = tmp_path / "run"
+    config = write(tmp_path / "tiny.yaml", tiny_config(run))
+    fit.main([str(config)])
+    for name in ("checkpoints/last.ckpt", "config.yaml", "metrics.csv"):
+        assert (run / name).is_file(), name
+    assert sorted(p.name for p in (run / "samples").glob("class_*.png"))[0] == "class_0000.png"
+    first = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    assert first["g_iter"] == 4 and first["global_step"] == 4 * 3  # n_dis 2 + 1 G step
+    assert "rank_generators" in first
+
+    config_before = (run / "config.yaml").read_text()
+    fit.main([str(config), "--model.init_args.max_g_steps=6"])  # the same command, longer
+    assert "resuming from" in capsys.readouterr().out
+    again = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    assert again["g_iter"] == 6
+    assert (run / "config.yaml").read_text() == config_before  # never overwritten
+    assert (run / "config.resume-1.yaml").is_file()
+
+    before = snapshot(run)
+    fit.main([str(config), "--model.init_args.max_g_steps=6"])  # nothing left to do
+    assert "already finished 6 generator iterations" in capsys.readouterr().out
+    assert snapshot(run) == before
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    """N iterations in one go == N/2, SIGKILL, resume: same counter, identical weights."""
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+    def run(config: dict) -> subprocess.CompletedProcess:
+        path = write(tmp_path / f"{Path(config['run_dir']).name}.yaml", config)
+        cmd = [sys.executable, "-m", "an_lightning.fit", str(path)]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+    whole = run(tiny_config(tmp_path / "whole", max_g_steps=8))
+    assert whole.returncode == 0, whole.stderr[-2000:]
+
+    killed_cfg = tiny_config(tmp_path / "killed", max_g_steps=8)
+    killer = {"class_path": "train_callbacks.KillAt", "init_args": {"g_iter": 5}}
+    killed_cfg["trainer"]["callbacks"] = [killer]
+    killed = run(killed_cfg)
+    assert killed.returncode == -9  # SIGKILL after G iteration 5; checkpoint from 4
+    ckpt = tmp_path / "killed/checkpoints/last.ckpt"
+    assert torch.load(ckpt, map_location="cpu", weights_only=False)["g_iter"] == 4
+
+    del killed_cfg["trainer"]["callbacks"]
+    resumed = run(killed_cfg)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = torch.load(tmp_path / "whole/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    b = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert a["g_iter"] == b["g_iter"] == 8
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+
+
+def expect_error(argv: list[str], capsys, match: str) -> str:
+    with pytest.raises(SystemExit) as exc:
+        fit.main(argv)
+    message = f"{exc.value.code} {capsys.readouterr().err}"
+    assert exc.value.code not in (0, None) and match in message, message
+    return message
+
+
+def test_bad_input_fails_before_training_and_touches_nothing(tmp_path, capsys):
+    run = tmp_path / "run"
+    config = write(tmp_path / "tiny.yaml", tiny_config(run))
+    expect_error([str(tmp_path / "missing.yaml")], capsys, "does not exist")
+    expect_error([str(config), "--model.init_args.bogus=1"], capsys, "bogus")
+    bad_norm = tiny_config(run)
+    bad_norm["model"]["init_args"]["generator"]["init_args"]["extra"] = {16: {"name": "batchnorm"}}
+    expect_error([str(write(tmp_path / "n.yaml", bad_norm))], capsys, "unknown norm")
+    bad_res = tiny_config(run)
+    bad_res["model"]["init_args"]["discriminator"]["init_args"]["extra"] = {7: {"name": "an"}}
+    expect_error([str(write(tmp_path / "r.yaml", bad_res))], capsys, "resolution")
+    folder = tiny_config(run)
+    folder["data"] = {
+        "class_path": "an_lightning.data.FolderDataModule",
+        "init_args": {"root": str(tmp_path / "no_such_folder")},
+    }
+    expect_error([str(write(tmp_path / "f.yaml", folder))], capsys, "no_such_folder")
+    assert not (run / "checkpoints").exists()
+
+
+def test_checkpoint_of_another_model_is_refused_untouched(tmp_path, capsys):
+    run = tmp_path / "run"
+    fit.main([str(write(tmp_path / "a.yaml", tiny_config(run, max_g_steps=2)))])
+    before = snapshot(run)
+    wider = tiny_config(run)
+    wider["model"]["init_args"]["generator"]["init_args"]["ch"] = 8
+    expect_error([str(write(tmp_path / "b.yaml", wider))], capsys, "different model")
+    assert snapshot(run) == before
+
+
+def test_print_config(tmp_path, capsys):
+    config = write(tmp_path / "tiny.yaml", tiny_config(tmp_path / "run"))
+    with pytest.raises(SystemExit) as exc:
+        fit.main([str(config), "--print_config"])
+    assert exc.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["init_args"]["n_dis"] == 2
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path):
+    """Real DDP over gloo through the CLI: D and G steps, frozen nets, AN idle branches."""
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    config = tiny_config(tmp_path / "ddp", max_g_steps=3)
+    config["trainer"].update(
+        devices=2,
+        strategy={
+            "class_path": "lightning.pytorch.strategies.DDPStrategy",
+            "init_args": {"find_unused_parameters": True, "process_group_backend": "gloo"},
+        },
+        callbacks=[
+            {
+                "class_path": "train_callbacks.DumpRankWeights",
+                "init_args": {"folder": str(tmp_path)},
+            }
+        ],
+    )
+    path = write(tmp_path / "ddp.yaml", config)
+    cmd = [sys.executable, "-m", "an_lightning.fit", str(path)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
+    assert ranks[0]["g_iter"] == ranks[1]["g_iter"] == 3
+    init = fit_free_init(config)
+    moved = 0
+    assert ranks[0]["state_dict"].keys() == init.keys()
+    for key, value in ranks[0]["state_dict"].items():
+        assert torch.equal(value, ranks[1]["state_dict"][key]), key
+        moved += not torch.equal(value, init[key])
+    assert moved > len(init) // 2  # training happened
+
+
+def fit_free_init(config: dict) -> dict[str, torch.Tensor]:
+    """The module's initial weights, built from the same config and seed."""
+    from jsonargparse import ArgumentParser
+
+    from an_lightning.tasks import AdversarialTask
+
+    parser = ArgumentParser()
+    parser.add_subclass_arguments(AdversarialTask, "model")
+    torch.manual_seed(config["seed_everything"])
+    model = parser.instantiate_classes(parser.parse_object({"model": config["model"]})).model
+    return dict(model.named_parameters())

@@ -1,0 +1,127 @@
+"""The class-conditional GAN task: counters, EMA, schedules, RNG state and samples."""
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from an_lightning.data.digits_data import load_digits_uint8
+from an_lightning.models import Discriminator, Generator, NormSpec
+from an_lightning.tasks import ClassConditionalGAN
+from an_lightning.tasks.losses import hinge_d, hinge_g
+from an_lightning.tasks.optim import linear_decay
+
+
+def nets(extra=None, classes=10):
+    extra = {16: NormSpec("an", {"n": 4})} if extra is None else extra
+    g = Generator(resolution=32, num_classes=classes, ch=4, z_dim=8, extra=extra)
+    d = Discriminator(resolution=32, num_classes=classes, ch=4, extra=extra)
+    return g, d
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """Real digits as the task sees them: float [-1, 1] images and labels."""
+    images, labels = load_digits_uint8(32)
+    return images[:96].float() / 127.5 - 1, labels[:96]
+
+
+def train(task, digits, root, batch=16, **trainer_kw):
+    torch.manual_seed(0)
+    loader = DataLoader(TensorDataset(*digits), batch_size=batch, shuffle=True, drop_last=True)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=root,
+        **trainer_kw,
+    )
+    trainer.fit(task, loader)
+    return trainer
+
+
+def test_counts_generator_iterations_not_optimizer_steps(digits, tmp_path):
+    task = ClassConditionalGAN(*nets(), n_dis=3, max_g_steps=4, sample_every=0)
+    trainer = train(task, digits, tmp_path, batch=24)  # 3 D chunks of 8
+    assert task.g_iter == 4
+    assert trainer.global_step == 4 * (3 + 1)
+
+
+def test_ema_copies_then_averages(digits, tmp_path):
+    task = ClassConditionalGAN(*nets(), max_g_steps=2, ema_start=2, ema_decay=0.5)
+    train(task, digits, tmp_path)
+    g, ema = dict(task.generator.named_parameters()), dict(task.g_ema.module.named_parameters())
+    assert all(torch.equal(g[k], ema[k]) for k in g)  # still copying at iteration 2
+    task.hparams.max_g_steps = 4
+    train(task, digits, tmp_path)
+    assert not all(torch.equal(g[k], ema[k]) for k in g)
+    assert all(not p.requires_grad for p in task.g_ema.parameters())
+
+
+def test_linear_decay_reaches_zero_at_the_end(digits, tmp_path):
+    assert [linear_decay(i, 2, 6) for i in (0, 2, 4, 6, 8)] == [1.0, 1.0, 0.5, 0.0, 0.0]
+    assert linear_decay(5, None, 6) == 1.0
+    task = ClassConditionalGAN(*nets(), max_g_steps=4, lr_decay_start=2, g_lr=1e-3, d_lr=2e-3)
+    train(task, digits, tmp_path)
+    g_opt, d_opt = task.optimizers()
+    # The schedule is applied at the start of each iteration: the last one ran at 1/2.
+    assert g_opt.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5)
+    assert d_opt.param_groups[0]["lr"] == pytest.approx(2e-3 * 0.5)
+
+
+def test_orthogonality_regularizer_only_where_an_sits():
+    with_an = ClassConditionalGAN(*nets())
+    assert float(with_an.regularization(with_an.generator)) > 0
+    plain = ClassConditionalGAN(*nets(extra={}))
+    assert plain.regularization(plain.generator) == 0.0
+    off = ClassConditionalGAN(*nets(), lambda_orth=0.0)
+    assert off.regularization(off.discriminator) == 0.0
+
+
+def test_hinge_losses():
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    assert hinge_d(real, fake).item() == pytest.approx((0 + 0.5) / 2 + (0 + 1) / 2)
+    assert hinge_g(fake).item() == pytest.approx(1.0)
+
+
+def test_checkpoint_holds_counter_and_random_states(digits, tmp_path):
+    task = ClassConditionalGAN(*nets(), max_g_steps=3, sample_every=0)
+    trainer = train(task, digits, tmp_path)
+    path = tmp_path / "a.ckpt"
+    trainer.save_checkpoint(path)
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    assert ckpt["g_iter"] == 3
+    states = ckpt["rank_generators"]
+    assert states["latent"].shape[0] == states["sampling"].shape[0] == 1  # one rank
+    fresh = ClassConditionalGAN(*nets(), max_g_steps=3)
+    fresh.on_load_checkpoint(ckpt)
+    assert fresh.g_iter == 3
+    z_next = task.latents(4)[0]
+    fresh.trainer = None
+    fresh.rng = type(task.rng)(0, 0, torch.device("cpu"))
+    fresh.rng.load({k: v[0] for k, v in states.items()})
+    assert torch.equal(fresh.latents(4)[0], z_next)  # the stream continues where it stopped
+
+
+def test_sample_grid_rows_are_classes(digits, tmp_path):
+    task = ClassConditionalGAN(
+        *nets(), max_g_steps=2, sample_every=2, sample_classes=[3, 7], samples_per_class=5
+    )
+    train(task, digits, tmp_path)
+    grid = task.sample_grid()
+    assert grid.shape == (10, 3, 32, 32) and grid.min() >= -1 and grid.max() <= 1
+    files = sorted(p.name for p in (tmp_path / "samples").iterdir())
+    assert files == ["class_0003.png", "class_0007.png", "grid_0000002.png"]
+
+
+def test_bad_arguments_are_named():
+    g, d = nets()
+    with pytest.raises(ValueError, match="n_dis"):
+        ClassConditionalGAN(g, d, n_dis=0)
+    with pytest.raises(ValueError, match="sample_classes"):
+        ClassConditionalGAN(g, d, sample_classes=[10])
+    with pytest.raises(ValueError, match="num_classes"):
+        ClassConditionalGAN(g, nets(classes=5)[1])

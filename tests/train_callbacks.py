@@ -1,0 +1,40 @@
+"""Callbacks that tests load into real training processes through YAML configs.
+
+``KillAt`` SIGKILLs its own process: a preemption without any goodbye.
+
+Used by tests/test_fit.py through ``trainer.callbacks`` in a YAML config (the
+subprocess gets this folder on PYTHONPATH).
+"""
+
+import os
+import signal
+
+import lightning as L
+import torch
+
+
+class KillAt(L.Callback):
+    """Kill the process when the G counter reaches ``g_iter`` (its checkpoint already written)."""
+
+    def __init__(self, g_iter: int) -> None:
+        self.g_iter = g_iter
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if pl_module.g_iter >= self.g_iter:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class DumpRankWeights(L.Callback):
+    """Save every rank's parameters and G counter at the end of fit (rank 0 alone checkpoints).
+
+    Parameters only: BN running statistics follow each rank's own data between the
+    buffer broadcasts of DDP (SyncBatchNorm, the GPU configs' choice, needs CUDA).
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        state = {k: v.detach().cpu() for k, v in pl_module.named_parameters()}
+        path = os.path.join(self.folder, f"rank{trainer.global_rank}.pt")
+        torch.save({"state_dict": state, "g_iter": pl_module.g_iter}, path)
