@@ -89,6 +89,7 @@ def test_state_dict_round_trip(name):
 def test_runs_under_bf16_autocast(name):
     norm, x, cond = make(name)
     wake_zero_inits(norm)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = norm(x, cond)
-    assert out.shape == x.shape and torch.isfinite(out.float()).all()
+    for inp in (x, x.bfloat16()):  # float32 input, and the bf16 output of a previous layer
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = norm(inp, cond)
+        assert out.shape == x.shape and torch.isfinite(out.float()).all()

@@ -125,3 +125,28 @@ def test_bad_arguments_are_named():
         ClassConditionalGAN(g, d, sample_classes=[10])
     with pytest.raises(ValueError, match="num_classes"):
         ClassConditionalGAN(g, nets(classes=5)[1])
+
+
+def test_bf16_mixed_precision_and_diffaugment_train(digits, tmp_path):
+    from an_lightning.data.augment import DiffAugment
+
+    task = ClassConditionalGAN(*nets(), max_g_steps=2, sample_every=0, d_augment=DiffAugment())
+    train(task, digits, tmp_path, precision="bf16-mixed")
+    assert task.g_iter == 2
+    assert all(torch.isfinite(p).all() for p in task.parameters())
+    assert "d_augment" not in task.hparams  # modules are not hyperparameters
+    x = digits[0][:4]
+    assert not torch.equal(task.d_augment(x), x)  # the augmentation is really applied
+
+
+def test_wandb_goes_offline_without_credentials(monkeypatch, tmp_path):
+    from an_lightning.loggers import AutoWandbLogger, has_wandb_credentials
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    assert not has_wandb_credentials()
+    assert AutoWandbLogger(save_dir=str(tmp_path))._offline
+    (tmp_path / "netrc").write_text("machine api.wandb.ai\n  login user\n  password abc\n")
+    assert has_wandb_credentials()
+    assert not AutoWandbLogger(save_dir=str(tmp_path))._offline

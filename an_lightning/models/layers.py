@@ -18,8 +18,30 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import _SpectralNorm
+
+
+class Float32SpectralNorm(_SpectralNorm):
+    """torch's spectral norm with the power iteration and sigma outside autocast.
+
+    Under CUDA autocast ``mv`` runs in half precision, which would estimate the
+    largest singular value from 8-bit mantissas; the conv itself still autocasts.
+    Subclasses torch's private parametrization to keep its state_dict layout.
+    """
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=weight.device.type, enabled=False):
+            return super().forward(weight.float()).to(weight.dtype)
+
+
+def _spectral_norm(module: nn.Module, name: str = "weight") -> nn.Module:
+    """``torch.nn.utils.parametrizations.spectral_norm`` (dim 0) in float32."""
+    weight = getattr(module, name)
+    parametrize.register_parametrization(module, name, Float32SpectralNorm(weight))
+    return module
 
 
 def _build(cls: type[nn.Module], spectral_norm: bool, *args, gain: float = 1.0, **kwargs):

@@ -55,7 +55,8 @@ class AdversarialTask(L.LightningModule):
         # Under LightningCLI the config (class_path/init_args of the nets) is saved, so
         # load_from_checkpoint rebuilds the nets; elsewhere the module objects are skipped.
         under_cli = _given_hyperparameters.get() is not None
-        self.save_hyperparameters(ignore=None if under_cli else ["generator", "discriminator"])
+        modules = ["generator", "discriminator", "d_augment"]
+        self.save_hyperparameters(ignore=None if under_cli else modules)
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator
         self.g_ema = AveragedModel(

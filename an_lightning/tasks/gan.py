@@ -25,6 +25,9 @@ class ClassConditionalGAN(AdversarialTask):
             (0: only at the end of training).
         sample_classes: classes shown, one row each (default: the first ten).
         samples_per_class: columns of the grid.
+        d_augment: differentiable augmentation of every D input, real and generated
+            (e.g. ``an_lightning.data.augment.DiffAugment``); it draws from torch's
+            global RNG, so resumed runs are no longer bit-exact with it.
         Other arguments: see ``AdversarialTask``.
     """
 
@@ -46,6 +49,7 @@ class ClassConditionalGAN(AdversarialTask):
         sample_every: int = 1000,
         sample_classes: list[int] | None = None,
         samples_per_class: int = 8,
+        d_augment: nn.Module | None = None,
     ) -> None:
         super().__init__(
             generator,
@@ -73,6 +77,11 @@ class ClassConditionalGAN(AdversarialTask):
         if not all(0 <= c < self.num_classes for c in shown):
             raise ValueError(f"sample_classes {shown} must lie in [0, {self.num_classes})")
         self.sample_classes = shown
+        self.d_augment = d_augment if d_augment is not None else nn.Identity()
+
+    def critic(self, images: Tensor, labels: Tensor) -> Tensor:
+        """D on (augmented) images."""
+        return self.discriminator(self.d_augment(images), labels)
 
     def latents(self, n: int) -> tuple[Tensor, Tensor]:
         """z ~ N(0, I) and uniform labels from this rank's generator."""
@@ -94,14 +103,14 @@ class ClassConditionalGAN(AdversarialTask):
             with torch.no_grad():
                 z, y_fake = self.latents(x.shape[0])
                 fake = self.generator(z, y_fake)
-            d_real, d_fake = self.discriminator(x, y), self.discriminator(fake, y_fake)
+            d_real, d_fake = self.critic(x, y), self.critic(fake, y_fake)
             loss_d = hinge_d(d_real, d_fake)
             self.step(opt_d, loss_d + self.regularization(self.discriminator))
         self.untoggle_optimizer(opt_d)
 
         self.toggle_optimizer(opt_g)
         z, y_fake = self.latents(x.shape[0])
-        d_gen = self.discriminator(self.generator(z, y_fake), y_fake)
+        d_gen = self.critic(self.generator(z, y_fake), y_fake)
         loss_g = hinge_g(d_gen)
         self.step(opt_g, loss_g + self.regularization(self.generator))
         self.untoggle_optimizer(opt_g)
