@@ -152,11 +152,14 @@ class ClassConditionalGAN(AdversarialTask):
         # default_root_dir, not log_dir: log_dir broadcasts, and only rank 0 is here.
         root = Path(self.trainer.default_root_dir) / "samples"
         cols, step = self.hparams.samples_per_class, self.g_iter
-        paths = [save_png(make_grid(images, cols), root / f"grid_{step:07d}.png")]
+        grid = make_grid(images, cols)
+        paths = [save_png(grid, root / f"grid_{step:07d}.png")]
         for row, cls in enumerate(self.sample_classes):
             chunk = images[row * cols : (row + 1) * cols]
             paths.append(save_png(make_grid(chunk, cols), root / f"class_{cls:04d}.png"))
-        for logger in self.loggers:
-            if hasattr(logger, "log_image"):  # WandbLogger
+        for logger in self.loggers:  # loggers differ in how they take images
+            if hasattr(logger, "log_image"):  # W&B
                 logger.log_image("samples", [str(paths[0])], step=step)
+            elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
+                logger.experiment.add_image("samples", grid, step, dataformats="HWC")
         return paths
