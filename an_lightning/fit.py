@@ -27,6 +27,7 @@ from .tasks import AdversarialTask
 # should hold, and the pytree deprecation is Lightning's own.
 warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
 
 USAGE = "usage: python -m an_lightning.fit CONFIG.yaml [--key=value ...] [--print_config]"
 
