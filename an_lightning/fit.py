@@ -64,7 +64,7 @@ class FitCLI(LightningCLI):
         optimizer_steps = 1 + self.model.hparams.get("n_dis", 1)
         checkpoint = ModelCheckpoint(
             dirpath=self.run_dir / "checkpoints",
-            filename="{step}",
+            filename="{g_iter:07.0f}",  # named by generator iteration
             save_last=True,
             save_top_k=1,  # the newest periodic checkpoint, plus last.ckpt
             every_n_train_steps=self.config.checkpoint_every * optimizer_steps,

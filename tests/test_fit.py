@@ -74,8 +74,9 @@ def test_fit_writes_a_run_directory_and_resumes(tmp_path, capsys):
     run = tmp_path / "run"
     config = write(tmp_path / "tiny.yaml", tiny_config(run))
     fit.main([str(config)])
-    for name in ("checkpoints/last.ckpt", "config.yaml", "metrics.csv"):
+    for name in ("checkpoints/last.ckpt", "checkpoints/g_iter=0000004.ckpt", "metrics.csv"):
         assert (run / name).is_file(), name
+    assert (run / "config.yaml").is_file()
     assert sorted(p.name for p in (run / "samples").glob("class_*.png"))[0] == "class_0000.png"
     first = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
     assert first["g_iter"] == 4 and first["global_step"] == 4 * 3  # n_dis 2 + 1 G step

@@ -138,6 +138,8 @@ class AdversarialTask(L.LightningModule):
         of a GPU tensor per metric per step would stall the device.
         """
         self.log_dict(metrics, prog_bar=True, logger=False, on_step=True, on_epoch=False)
+        # For checkpoint names (ModelCheckpoint formats callback metrics).
+        self.log("g_iter", float(self.g_iter), logger=False, on_step=True, on_epoch=False)
         every = self.trainer.log_every_n_steps if self.trainer else 1
         last = self.g_iter >= self.hparams.max_g_steps
         if (self.g_iter % max(every, 1) == 0 or last) and self.loggers:
