@@ -41,21 +41,17 @@ class SampleCounts:
     kid_subset_size: int = 1000
 
 
-def rank_share(labels: Tensor) -> Tensor:
-    """This rank's labels (strided), so the ranks together generate each label once."""
+def rank_share(items: Tensor) -> Tensor:
+    """This rank's rows (strided), so the ranks together cover every row once."""
     if not torch.distributed.is_initialized():
-        return labels
-    return labels[torch.distributed.get_rank() :: torch.distributed.get_world_size()]
+        return items
+    return items[torch.distributed.get_rank() :: torch.distributed.get_world_size()]
 
 
 def balanced_labels(n: int, num_classes: int, seed: int) -> Tensor:
     """n labels, every class equally often (+-1), in a seeded random order."""
     g = torch.Generator().manual_seed(seed)
     return (torch.arange(n) % num_classes)[torch.randperm(n, generator=g)]
-
-
-def _is_rank_zero() -> bool:
-    return not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
 
 
 @torch.no_grad()
@@ -151,8 +147,9 @@ def _overall(
         kid = KernelInceptionDistance(
             feature=nn.Identity(), subsets=counts.kid_subsets, subset_size=size
         ).to(device)
-        if _is_rank_zero():  # real features are gathered across ranks: add them once
-            kid.update(reference.kid_features.to(device), real=True)
+        # KID's real features are gathered across ranks, so each rank adds its share
+        # (a rank with none would fail torchmetrics' gather).
+        kid.update(rank_share(reference.kid_features).to(device), real=True)
     labels = rank_share(balanced_labels(counts.fid, num_classes, seed))
     for batch in labels.split(counts.batch_size):
         images = sample(batch)
