@@ -135,7 +135,8 @@ def _load_torchscript(path: Path, name: str) -> InceptionFeatures:
 
 
 def load_feature_network(source: str | Path = "fid-helper") -> InceptionFeatures:
-    """Resolve a feature network: ``"fid-helper"`` (offline), ``"torch-fidelity"`` or a file.
+    """Resolve a feature network: ``"fid-helper"`` (offline), ``"torch-fidelity"``,
+    ``"timm:<model>"`` (not Inception FID: see ``timm_features``) or a file.
 
     A file must be TorchScript with the ``fid-helper`` contract (299x299 input in
     ``x/128 - 1`` scale, (N, 2048) output); its name records the file's SHA-1.
@@ -151,9 +152,14 @@ def load_feature_network(source: str | Path = "fid-helper") -> InceptionFeatures
         return _load_torchscript(path, f"tf-inception-2015-12-05:fid-helper:{digest[:12]}")
     if source == "torch-fidelity":
         return TorchFidelityFeatures()
+    if isinstance(source, str) and source.startswith("timm:"):
+        from .timm_features import load_timm_features
+
+        return load_timm_features(source.removeprefix("timm:"))
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(
-            f"feature network {source!r} is neither one of {SOURCES} nor an existing file"
+            f"feature network {source!r} is neither one of {SOURCES}, 'timm:<model>', "
+            "nor an existing file"
         )
     return _load_torchscript(path, f"file:{path.name}:{_sha1(path)[:12]}")
