@@ -69,9 +69,15 @@ class InceptionFeatures(nn.Module):
     def train(self, mode: bool = True) -> InceptionFeatures:
         return super().train(False)  # BN statistics of the reference graph are fixed
 
+    @property
+    def device(self) -> torch.device:
+        """Where the network lives; inputs are moved there (generators may sit elsewhere)."""
+        param = next(self.net.parameters(), None)
+        return param.device if param is not None else torch.device("cpu")
+
     @torch.no_grad()
     def forward(self, images: Tensor) -> dict[str, Tensor]:
-        x = resize_like_tf1(to_uint8(images).float())
+        x = resize_like_tf1(to_uint8(images.to(self.device)).float())
         pool = self.net(x / 128 - 1)
         return {"pool": pool.reshape(pool.shape[0], -1).float()}
 
@@ -100,7 +106,7 @@ class TorchFidelityFeatures(InceptionFeatures):
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> dict[str, Tensor]:
-        pool, logits = self.net._torch_fidelity_forward(to_uint8(images))
+        pool, logits = self.net._torch_fidelity_forward(to_uint8(images.to(self.device)))
         return {"pool": pool.reshape(pool.shape[0], -1).float(), "logits": logits.float()}
 
 

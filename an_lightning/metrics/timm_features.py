@@ -31,7 +31,7 @@ class TimmFeatures(InceptionFeatures):
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> dict[str, Tensor]:
-        x = to_uint8(images).float() / 255
+        x = to_uint8(images.to(self.device)).float() / 255
         x = nn.functional.interpolate(x, self.size, mode="bicubic", antialias=True)
         pool = self.net((x.clamp(0, 1) - self.mean) / self.std)
         return {"pool": pool.reshape(pool.shape[0], -1).float()}
