@@ -77,8 +77,11 @@ def decode(
 
 def collate(samples: list[Sample]) -> Batch:
     """Stack HWC arrays, then permute the batch once: stacking per-image CHW views of
-    HWC memory is ~1000x slower on CPU (0.5 s per 64x128x128 batch, measured)."""
-    images = torch.from_numpy(np.stack([s[0] for s in samples])).permute(0, 3, 1, 2)
+    HWC memory is ~1000x slower on CPU (0.5 s per 64x128x128 batch, measured). The
+    permuted batch is made contiguous here, in the worker: converting a channels-last
+    view to float in the main process cost 52 instead of 26 us/image."""
+    images = torch.from_numpy(np.stack([s[0] for s in samples]))
+    images = images.permute(0, 3, 1, 2).contiguous()
     return images, torch.tensor([s[1] for s in samples], dtype=torch.int64)
 
 
