@@ -36,7 +36,8 @@ def config_filename(run_dir: Path) -> str:
 def check_compatible(ckpt: Path, model: torch.nn.Module) -> dict:
     """The checkpoint, or ``RunError`` if it was not written by a model shaped like ``model``."""
     try:
-        checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
+        # mmap: only names and shapes are read here; Lightning loads the tensors once, later.
+        checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
         state = checkpoint["state_dict"]
     except Exception as err:
         raise RunError(
