@@ -1,4 +1,5 @@
-"""Networks of the class-conditional GAN task: SN-GAN-style ResNet G and D.
+"""Networks: SN-GAN-style ResNet G and D (class-conditional GAN), and the inpainting
+networks (``models.inpaint``).
 
 Norms come from configuration (``NormSpec``) through the normalization registry:
 one for every block, plus extra layers (AN, self-attention, ...) at chosen
@@ -8,6 +9,15 @@ resolutions.
 from .arch import D_ARCH, G_ARCH
 from .discriminator import Discriminator
 from .generator import Generator
+from .inpaint import GlobalLocalCritic, InpaintGenerator
 from .spec import NormSpec
 
-__all__ = ["D_ARCH", "G_ARCH", "Discriminator", "Generator", "NormSpec"]
+__all__ = [
+    "D_ARCH",
+    "G_ARCH",
+    "Discriminator",
+    "Generator",
+    "GlobalLocalCritic",
+    "InpaintGenerator",
+    "NormSpec",
+]
