@@ -21,6 +21,7 @@ _EXPORTS = {
     "ShardDataModule": "an_lightning.data.shard_data",
     "FolderDataModule": "an_lightning.data.folder_data",
     "DigitsDataModule": "an_lightning.data.digits_data",
+    "PhotosDataModule": "an_lightning.data.photos_data",
     "BatchAugment": "an_lightning.data.augment",
     "DiffAugment": "an_lightning.data.augment",
     "BadDataError": "an_lightning.data.failures",

@@ -2,5 +2,6 @@
 
 from .base import AdversarialTask
 from .gan import ClassConditionalGAN
+from .inpaint import Inpainting
 
-__all__ = ["AdversarialTask", "ClassConditionalGAN"]
+__all__ = ["AdversarialTask", "ClassConditionalGAN", "Inpainting"]

@@ -145,21 +145,14 @@ class ClassConditionalGAN(AdversarialTask):
         return ema(z, y)
 
     def write_samples(self) -> list[Path]:
-        """Grid PNG of all rows plus one PNG per class, under <log_dir>/samples."""
+        """Grid PNG of all rows plus one PNG per class, under <run dir>/samples."""
         if self.trainer is None or not self.trainer.is_global_zero:
             return []
         images = self.sample_grid()
-        # default_root_dir, not log_dir: log_dir broadcasts, and only rank 0 is here.
-        root = Path(self.trainer.default_root_dir) / "samples"
         cols, step = self.hparams.samples_per_class, self.g_iter
-        grid = make_grid(images, cols)
-        paths = [save_png(grid, root / f"grid_{step:07d}.png")]
+        paths = [self.write_picture("samples", make_grid(images, cols), f"grid_{step:07d}.png")]
+        root = paths[0].parent
         for row, cls in enumerate(self.sample_classes):
             chunk = images[row * cols : (row + 1) * cols]
             paths.append(save_png(make_grid(chunk, cols), root / f"class_{cls:04d}.png"))
-        for logger in self.loggers:  # loggers differ in how they take images
-            if hasattr(logger, "log_image"):  # W&B
-                logger.log_image("samples", [str(paths[0])], step=step)
-            elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
-                logger.experiment.add_image("samples", grid, step, dataformats="HWC")
         return paths

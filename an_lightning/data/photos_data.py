@@ -1,0 +1,150 @@
+"""Embedded inpainting data: random crops of the real photos inside the scikit-image wheel.
+
+scikit-image ships a handful of RGB photos (astronaut, coffee, chelsea the cat, a rocket,
+a stained tissue slide, the Hubble deep field, a retina) that load with no download.
+Random square crops of them, resized to ``image_size``, are small real inpainting data:
+``experiments/inpaint_demo.yaml`` trains on them in minutes on a CPU. Validation crops
+come from held-out photos (default: the astronaut), so scores are on unseen images.
+Crops are drawn once from ``seed`` at setup; the loaders are as in ``DigitsDataModule``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from an_lightning.data.base import ImageDataModule
+
+PHOTOS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "retina",
+)
+
+
+def load_photo(name: str) -> torch.Tensor:
+    """One scikit-image RGB photo as uint8 (3, H, W)."""
+    from skimage import data  # imported when the data is used, not with the package
+
+    if name not in PHOTOS:
+        raise ValueError(f"unknown photo {name!r}; scikit-image ships {', '.join(PHOTOS)}")
+    return torch.from_numpy(getattr(data, name)()).permute(2, 0, 1).contiguous()
+
+
+def shrink(photo: torch.Tensor, short_side: int) -> torch.Tensor:
+    """``photo`` downscaled (antialiased) so its shorter side is at most ``short_side``:
+    every crop is then resized from at most that many pixels, which is most of the cost."""
+    h, w = photo.shape[1:]
+    factor = short_side / min(h, w)
+    if factor >= 1:
+        return photo
+    size = (round(h * factor), round(w * factor))
+    small = F.interpolate(photo[None].float(), size=size, mode="bilinear", antialias=True)
+    return small[0].round().clamp(0, 255).to(torch.uint8)
+
+
+def random_crops(
+    photos: list[torch.Tensor],
+    count: int,
+    size: int,
+    min_fraction: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """``count`` uint8 (3, size, size) crops: a random photo, a random square of side
+    ``min_fraction`` ... 1 times the photo's shorter side, resized with antialiasing."""
+    out = torch.empty(count, 3, size, size, dtype=torch.uint8)
+    for i in range(count):
+        photo = photos[int(torch.randint(len(photos), (1,), generator=generator))]
+        h, w = photo.shape[1:]
+        short = min(h, w)
+        u = float(torch.rand((), generator=generator))
+        side = max(size, round(short * (min_fraction + (1 - min_fraction) * u)))
+        side = min(side, short)
+        top = int(torch.randint(h - side + 1, (1,), generator=generator))
+        left = int(torch.randint(w - side + 1, (1,), generator=generator))
+        patch = photo[None, :, top : top + side, left : left + side].float()
+        patch = F.interpolate(patch, size=(size, size), mode="bilinear", antialias=True)
+        out[i] = patch[0].round().clamp(0, 255).to(torch.uint8)
+    return out
+
+
+class PhotosDataModule(ImageDataModule):
+    """Random crops of scikit-image's photos; unlabelled (labels -1), flipped when training.
+
+    Args:
+        image_size: crop side after resizing (a multiple of 32 for the inpainting critics).
+        train_crops, val_crops: how many crops each split holds.
+        min_fraction: smallest crop side as a fraction of the photo's shorter side.
+        val_photos: photos held out for validation; the others are for training.
+    """
+
+    hflip = True
+
+    def __init__(
+        self,
+        image_size: int = 64,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        train_crops: int = 2048,
+        val_crops: int = 64,
+        min_fraction: float = 0.25,
+        val_photos: tuple[str, ...] = ("astronaut",),
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        unknown = sorted(set(val_photos) - set(PHOTOS))
+        if unknown:
+            raise ValueError(f"unknown val_photos {unknown}; choose from {', '.join(PHOTOS)}")
+        if len(set(val_photos)) >= len(PHOTOS):
+            raise ValueError("val_photos holds every photo: leave at least one for training")
+        if image_size < 8 or batch_size < 1 or train_crops < 1 or val_crops < 0:
+            raise ValueError("need image_size >= 8, batch_size >= 1, train_crops >= 1")
+        if not 0 < min_fraction <= 1:
+            raise ValueError(f"min_fraction must lie in (0, 1], got {min_fraction}")
+        self.save_hyperparameters()
+        self.image_size = image_size
+        self.train_set: TensorDataset | None = None
+        self.val_set: TensorDataset | None = None
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        if self.train_set is not None:
+            return
+        hp = self.hparams
+        generator = torch.Generator().manual_seed(hp.seed)
+        held_out = set(hp.val_photos)
+        # The smallest crop then still has image_size pixels: no detail is lost.
+        short = math.ceil(hp.image_size / hp.min_fraction)
+        train = [shrink(load_photo(n), short) for n in PHOTOS if n not in held_out]
+        val = [shrink(load_photo(n), short) for n in PHOTOS if n in held_out]
+        crops = random_crops(train, hp.train_crops, hp.image_size, hp.min_fraction, generator)
+        self.train_set = TensorDataset(crops, torch.full((len(crops),), -1))
+        if val and hp.val_crops:
+            crops = random_crops(val, hp.val_crops, hp.image_size, hp.min_fraction, generator)
+            self.val_set = TensorDataset(crops, torch.full((len(crops),), -1))
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_set is None:
+            raise RuntimeError("call setup() before asking PhotosDataModule for a dataloader")
+        return DataLoader(
+            self.train_set,
+            batch_size=self.hparams.batch_size,
+            sampler=self.train_sampler(self.train_set, self.hparams.seed),
+            drop_last=len(self.train_set) >= self.hparams.batch_size,
+            num_workers=self.hparams.num_workers,
+            persistent_workers=self.hparams.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_set is None:
+            return []
+        return DataLoader(
+            self.val_set, batch_size=self.hparams.batch_size, num_workers=self.hparams.num_workers
+        )

@@ -1,0 +1,143 @@
+"""Fill holes: ``python -m an_lightning.inpaint CKPT --image IMG --mask MASK --out OUT.png``.
+
+CKPT is a checkpoint of ``an_lightning.tasks.Inpainting`` written by
+``python -m an_lightning.fit``; its EMA generator fills the hole. MASK is an image of
+the same size as IMG, white (>= 128 in grey) where pixels are missing. Images of any
+size work: the generator is fully convolutional but needs sides that are multiples of
+4, so the image is padded at the bottom and right by repeating its edge pixels (no
+resizing), and the padding is cut off again. Known pixels of OUT are copied from IMG
+bit for bit; only the hole is generated. Images far larger than the training size are
+filled at full resolution, where the holes look bigger to the network than in training:
+downscale such images first for better results. Problems exit with status 2 and a
+one-line message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+TASK = "an_lightning.tasks.Inpainting"
+STRIDE = 4  # models.inpaint.arch.STRIDE, repeated so --help does not import the models
+
+
+class InpaintError(ValueError):
+    """A problem with the command's inputs, worded for the command line."""
+
+
+def read_image(path: Path, what: str) -> Image.Image:
+    if not path.is_file():
+        raise InpaintError(f"{what} {path} does not exist; check the path")
+    try:
+        image = Image.open(path)
+        image.load()
+    except Exception as err:
+        raise InpaintError(
+            f"cannot read {what} {path} ({type(err).__name__}); give a PNG or JPEG file"
+        ) from None
+    return image
+
+
+def read_inputs(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 (H, W, 3) RGB image, bool (H, W) mask, True = missing), checked."""
+    image = np.array(read_image(image_path, "image").convert("RGB"))
+    mask = np.asarray(read_image(mask_path, "mask").convert("L")) >= 128
+    if mask.shape != image.shape[:2]:
+        raise InpaintError(
+            f"mask is {mask.shape[1]}x{mask.shape[0]} but image {image.shape[1]}x"
+            f"{image.shape[0]}; make the mask the image's size (white = missing)"
+        )
+    if not mask.any():
+        raise InpaintError(
+            f"mask {mask_path} has no white pixels, so nothing is missing; paint the "
+            "pixels to fill white (>= 128) and the rest black"
+        )
+    if mask.all():
+        raise InpaintError(
+            f"mask {mask_path} is white everywhere, so no pixel is known to fill from; "
+            "paint only the missing pixels white and the known ones black"
+        )
+    return image, mask
+
+
+def load_generator(ckpt: Path, device: str) -> torch.nn.Module:
+    """The EMA generator of an inpainting checkpoint, or an ``InpaintError`` saying why not."""
+    if not ckpt.is_file():
+        raise InpaintError(f"checkpoint {ckpt} does not exist; check the path")
+    try:
+        checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
+        class_path = checkpoint.get("hyper_parameters", {}).get("_class_path")
+    except Exception as err:
+        raise InpaintError(
+            f"cannot read checkpoint {ckpt} ({type(err).__name__}); give a .ckpt file "
+            "written by python -m an_lightning.fit"
+        ) from None
+    if class_path is None:
+        raise InpaintError(
+            f"checkpoint {ckpt} holds no model config; use one written by "
+            "python -m an_lightning.fit with an inpainting config"
+        )
+    from .tasks import Inpainting  # Lightning: imported once the inputs are known good
+
+    module_name, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError):
+        cls = None
+    if not (isinstance(cls, type) and issubclass(cls, Inpainting)):
+        raise InpaintError(
+            f"checkpoint {ckpt} is a {class_path} model, not an inpainting one; "
+            f"give a checkpoint of {TASK} (e.g. runs/inpaint_demo/checkpoints/last.ckpt)"
+        )
+    task = cls.load_from_checkpoint(ckpt, map_location=device)
+    return task.g_ema.module.eval()
+
+
+@torch.no_grad()
+def fill(generator: torch.nn.Module, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) result: generated inside ``mask``, ``image``'s own bytes outside."""
+    device = next(generator.parameters()).device
+    h, w = mask.shape
+    pad_h, pad_w = -h % STRIDE, -w % STRIDE
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float().to(device) / 127.5 - 1
+    m = torch.from_numpy(mask)[None, None].float().to(device)
+    x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+    m = F.pad(m, (0, pad_w, 0, pad_h), value=0.0)  # padding counts as known
+    _, final = generator(x, m)
+    out = ((final[0, :, :h, :w] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    out = out.permute(1, 2, 0).cpu().numpy()
+    return np.where(mask[..., None], out, image)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m an_lightning.inpaint",
+        description=__doc__.split("\n\n")[1],
+    )
+    parser.add_argument("checkpoint", type=Path, help="an Inpainting checkpoint (.ckpt)")
+    parser.add_argument("--image", type=Path, required=True, help="image with a hole")
+    parser.add_argument("--mask", type=Path, required=True, help="mask PNG, white = missing")
+    parser.add_argument("--out", type=Path, required=True, help="output PNG")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    args = parser.parse_args(argv)
+    try:
+        if args.out.suffix.lower() != ".png":
+            raise InpaintError(f"--out {args.out} must end in .png (lossless: known pixels stay)")
+        image, mask = read_inputs(args.image, args.mask)
+        generator = load_generator(args.checkpoint, args.device)
+        result = fill(generator, image, mask)
+    except InpaintError as err:
+        parser.exit(2, f"error: {err}\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(result).save(args.out)
+    print(f"wrote {args.out} ({mask.sum()} pixels filled)")
+
+
+if __name__ == "__main__":
+    main()

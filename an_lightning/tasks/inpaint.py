@@ -1,0 +1,254 @@
+"""Image inpainting (the AN paper's Paris StreetView task): WGAN-GP with global and local
+critics plus L1 reconstruction of both generator stages (paper-notes section 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..data.mask_set import PRESETS, ensure_mask_set, load_mask_set, make_mask_set
+from ..data.masks import MaskSpec
+from ..metrics.inpainting import InpaintingScores, complete, masks_for
+from ..models.inpaint import composite, crop, hole_boxes
+from ..viz import make_grid
+from .base import AdversarialTask
+from .losses import gradient_penalty, wgan_d, wgan_g
+from .reconstruction import discount_weights, weighted_l1
+
+
+class Inpainting(AdversarialTask):
+    """Two-stage inpainting generator against global + local WGAN-GP critics.
+
+    Each loader batch is split into ``n_dis + 1`` equal chunks: one per critic step and
+    the last for the generator step, so every step sees fresh images (as the released
+    code's input queue); each chunk gets fresh random masks. A Paris batch of 16 per
+    step is ``batch_size: 96`` at ``n_dis: 5``.
+
+    L_G = lambda_rec (L1(coarse) + L1(final)) + lambda_adv (-E[D_g(C^)] - E[D_l(C^)]),
+    L_D = sum over both critics of E[D(C^)] - E[D(Y)] + lambda_gp GP,
+    with C^ the composite (generated hole, known pixels). Defaults are the released
+    code's (Adam lr 1e-5, betas (0.5, 0.9), 5 critic steps, L1 weight 1.2, adversarial
+    weight 1e-3, penalty weight 10).
+
+    Args:
+        generator: ``InpaintGenerator``; discriminator: ``GlobalLocalCritic``.
+        n_dis: critic steps per generator step.
+        lambda_rec, lambda_adv, lambda_gp: loss weights.
+        discount: gamma of Yu et al.'s spatially discounted L1 (0.9 in their code);
+            None is the paper's plain L1.
+        masks: training masks (``rect``: Yu et al.'s 128 px box of 256, up to 32 px
+            smaller; or a stroke preset).
+        eval_masks: folder of the fixed evaluation mask set (written on first use; share
+            it between runs to score every model on the same holes). None:
+            ``<run dir>/eval_masks``.
+        eval_mask_count, eval_mask_seed: size and seed of that set, when written.
+        eval_presets: presets scored in validation.
+        panel_rows: images in the sample panel (input with hole, coarse, final, truth).
+        Other arguments: see ``AdversarialTask``.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        g_lr: float = 1e-5,
+        g_betas: tuple[float, float] = (0.5, 0.9),
+        d_lr: float = 1e-5,
+        d_betas: tuple[float, float] = (0.5, 0.9),
+        n_dis: int = 5,
+        lambda_rec: float = 1.2,
+        lambda_adv: float = 1e-3,
+        lambda_gp: float = 10.0,
+        discount: float | None = None,
+        masks: MaskSpec | None = None,
+        eval_masks: str | None = None,
+        eval_mask_count: int = 100,
+        eval_mask_seed: int = 0,
+        eval_presets: tuple[str, ...] = PRESETS,
+        panel_rows: int = 4,
+        lr_decay_start: int | None = None,
+        ema_decay: float = 0.9999,
+        ema_start: int = 1000,
+        lambda_orth: float = 2e-4,
+        max_g_steps: int = 100_000,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            generator,
+            discriminator,
+            g_lr,
+            g_betas,
+            d_lr,
+            d_betas,
+            lr_decay_start,
+            ema_decay,
+            ema_start,
+            lambda_orth,
+            max_g_steps,
+            seed,
+        )
+        if n_dis < 1:
+            raise ValueError(f"n_dis must be >= 1, got {n_dis}")
+        unknown = sorted(set(eval_presets) - set(PRESETS))
+        if unknown or not eval_presets:
+            raise ValueError(f"eval_presets {unknown or '[]'} invalid; choose from {PRESETS}")
+        if discount is not None and not 0 < discount <= 1:
+            raise ValueError(f"discount must lie in (0, 1], got {discount}")
+        self.mask_spec = masks if masks is not None else MaskSpec()
+        self.scores = nn.ModuleDict({p: InpaintingScores() for p in eval_presets})
+        self.eval_mask_set: dict[str, Tensor] | None = None
+        self._val_seen = 0
+        self._panel: Tensor | None = None
+
+    # -- training -----------------------------------------------------------------
+    def sample_masks(self, images: Tensor) -> Tensor:
+        """Fresh training masks for ``images`` from this rank's generator."""
+        g = self.rng.latent if self.rng is not None else None
+        if g is None:
+            g = torch.Generator(device=images.device).manual_seed(self.hparams.seed)
+        return self.mask_spec.sample(images.shape[0], tuple(images.shape[2:]), g).to(images)
+
+    def critic_loss(self, real: Tensor, fake: Tensor, mask: Tensor) -> tuple[Tensor, ...]:
+        """(loss, E[D(real)], E[D(fake)], penalty) summed over the global and local critic."""
+        d, g = self.discriminator, self.rng.latent if self.rng is not None else None
+        boxes, size = hole_boxes(mask), d.patch
+        pairs = [
+            (d.global_critic, real, fake),
+            (d.local_critic, crop(real, boxes, size), crop(fake, boxes, size)),
+        ]
+        loss = penalty = real_score = fake_score = 0.0
+        for critic, x, y in pairs:
+            s_real, s_fake = critic(torch.cat([x, y])).chunk(2)
+            loss = loss + wgan_d(s_real, s_fake)
+            penalty = penalty + gradient_penalty(critic, x, y, generator=g)
+            real_score, fake_score = real_score + s_real.mean(), fake_score + s_fake.mean()
+        return loss + self.hparams.lambda_gp * penalty, real_score, fake_score, penalty
+
+    def generator_loss(self, real: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(total, reconstruction, adversarial) of one generator step."""
+        hp, d = self.hparams, self.discriminator
+        coarse, final = self.generator(real, mask)
+        weights = discount_weights(mask, hp.discount)
+        rec = weighted_l1(coarse, real, weights) + weighted_l1(final, real, weights)
+        fake = composite(final, real, mask)
+        patches = crop(fake, hole_boxes(mask), d.patch)
+        adv = wgan_g(d.global_critic(fake)) + wgan_g(d.local_critic(patches))
+        return hp.lambda_rec * rec + hp.lambda_adv * adv, rec, adv
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        real, _ = batch
+        opt_g, opt_d = self.optimizers()
+        lr_factor = self.apply_lr_schedule()
+        n_dis = self.hparams.n_dis
+        if real.shape[0] < n_dis + 1:
+            raise ValueError(
+                f"a loader batch of {real.shape[0]} cannot feed n_dis={n_dis} critic steps "
+                f"and a generator step; set batch_size to a multiple of {n_dis + 1}"
+            )
+        chunks = real.tensor_split(n_dis + 1)
+
+        self.toggle_optimizer(opt_d)
+        for x in chunks[:-1]:
+            mask = self.sample_masks(x)
+            with torch.no_grad():
+                fake = composite(self.generator(x, mask)[1], x, mask)
+            loss_d, d_real, d_fake, penalty = self.critic_loss(x, fake, mask)
+            self.step(opt_d, loss_d + self.regularization(self.discriminator))
+        self.untoggle_optimizer(opt_d)
+
+        self.toggle_optimizer(opt_g)
+        x = chunks[-1]
+        loss_g, rec, adv = self.generator_loss(x, self.sample_masks(x))
+        self.step(opt_g, loss_g + self.regularization(self.generator))
+        self.untoggle_optimizer(opt_g)
+        self.end_g_iteration()
+
+        self.log_scalars(
+            {
+                "loss/d": loss_d.detach(),
+                "loss/g": loss_g.detach(),
+                "loss/l1": rec.detach(),
+                "loss/adv": adv.detach(),
+                "d/real": d_real.detach(),
+                "d/fake": d_fake.detach(),
+                "d/gp": penalty.detach(),
+                "lr/g": self.hparams.g_lr * lr_factor,
+                "lr/d": self.hparams.d_lr * lr_factor,
+            }
+        )
+
+    # -- validation: fixed masks, scores and a sample panel -----------------------
+    def mask_folder(self) -> Path:
+        folder = self.hparams.eval_masks
+        root = self.trainer.default_root_dir if self.trainer is not None else "."
+        return Path(folder) if folder else Path(root) / "eval_masks"
+
+    def load_eval_masks(self, size: int) -> dict[str, Tensor]:
+        """The fixed mask set at ``size``: read from disk, or made (and saved by rank 0).
+
+        Every rank makes the same set from the seed, so no rank waits for rank 0's files.
+        """
+        hp, folder = self.hparams, self.mask_folder()
+        presets = tuple(hp.eval_presets)
+        if all((folder / p).is_dir() for p in presets):
+            masks = load_mask_set(folder, presets)
+        else:
+            masks = make_mask_set(size, hp.eval_mask_count, hp.eval_mask_seed, presets)
+            if self.trainer is None or self.trainer.is_global_zero:
+                masks = ensure_mask_set(
+                    folder, size, hp.eval_mask_count, hp.eval_mask_seed, presets
+                )
+        for preset, stack in masks.items():
+            if stack.shape[-1] != size or stack.shape[-2] != size:
+                raise ValueError(
+                    f"eval masks in {folder / preset} are {stack.shape[-2]}x{stack.shape[-1]} "
+                    f"but validation images {size}x{size}; point eval_masks at another folder"
+                )
+        return masks
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_seen, self._panel = 0, None
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        real, _ = batch
+        if self.eval_mask_set is None:
+            self.eval_mask_set = self.load_eval_masks(real.shape[-1])
+        ema = self.g_ema.module
+        rows = []
+        for preset, scores in self.scores.items():
+            mask = masks_for(self.eval_mask_set[preset], self._val_seen, real.shape[0]).to(real)
+            coarse, final = complete(ema, real, mask)
+            scores.update(final, real)
+            if self._panel is None:  # the first batch: one row per preset, cycling
+                rows.append((real, mask, coarse, final))
+        self._val_seen += real.shape[0]
+        if self._panel is None:
+            self._panel = panel_rows(rows, self.hparams.panel_rows)
+
+    def on_validation_epoch_end(self) -> None:
+        values = {}
+        for preset, scores in self.scores.items():
+            values.update({f"val/{k}_{preset}": v for k, v in scores.compute().items()})
+            scores.reset()
+        if self.trainer is not None and self.trainer.sanity_checking:
+            return
+        self.log_dict(values, logger=False)  # callback metrics (checkpoint monitors)
+        self.send_to_loggers(values)
+        if self._panel is not None:
+            grid = make_grid(self._panel, 4)
+            self.write_picture("inpainting", grid, f"inpaint_{self.g_iter:07d}.png")
+
+
+def panel_rows(rows: list[tuple[Tensor, ...]], count: int) -> Tensor:
+    """Panel images, 4 per row: input with the hole in white, coarse, final, truth.
+
+    Row i shows image i with the masks of preset i mod (number of presets).
+    """
+    out = []
+    for i in range(min(count, rows[0][0].shape[0])):
+        real, mask, coarse, final = (t[i] for t in rows[i % len(rows)])
+        holed = torch.where(mask > 0.5, torch.ones_like(real), real)
+        out += [holed, coarse, final, real]
+    return torch.stack(out)
