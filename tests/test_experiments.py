@@ -25,4 +25,5 @@ def test_parses_and_builds_its_model(path, capsys):
     extras = {type(m) for m in model.generator.modules()} & {AttentiveNorm, SelfAttention}
     expected = {"imagenet": {AttentiveNorm}, "demo": {AttentiveNorm}}
     expected |= {"imagenet_sagan": {SelfAttention}, "imagenet_sngan": set()}
+    expected |= {"inpaint_demo": {AttentiveNorm}, "paris_inpaint": {AttentiveNorm}}
     assert extras == expected[path.stem]

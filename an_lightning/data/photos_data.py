@@ -83,9 +83,9 @@ class PhotosDataModule(ImageDataModule):
         train_crops, val_crops: how many crops each split holds.
         min_fraction: smallest crop side as a fraction of the photo's shorter side.
         val_photos: photos held out for validation; the others are for training.
+        hflip: random left-right flips of training batches (they draw from torch's global
+            RNG, so a resumed run is bit-exact only without them).
     """
-
-    hflip = True
 
     def __init__(
         self,
@@ -96,6 +96,7 @@ class PhotosDataModule(ImageDataModule):
         val_crops: int = 64,
         min_fraction: float = 0.25,
         val_photos: tuple[str, ...] = ("astronaut",),
+        hflip: bool = True,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -109,7 +110,7 @@ class PhotosDataModule(ImageDataModule):
         if not 0 < min_fraction <= 1:
             raise ValueError(f"min_fraction must lie in (0, 1], got {min_fraction}")
         self.save_hyperparameters()
-        self.image_size = image_size
+        self.image_size, self.hflip = image_size, hflip
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
 
