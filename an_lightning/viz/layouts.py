@@ -34,9 +34,14 @@ def binarised(layout: Tensor, size: int) -> Tensor:
 
 
 def soft_maps(layout: Tensor, size: int) -> Tensor:
-    """(B, n, h, w) -> (B, n, 3, size, size): each entity's map, bilinear, colour-mapped."""
+    """(B, n, h, w) -> (B, n, 3, size, size): each entity's map, bilinear, colour-mapped.
+
+    Each map is scaled by its own maximum: with n entities most weights sit near 1/n,
+    and a fixed 0..1 scale shows n nearly uniform dark maps.
+    """
     b, n = layout.shape[:2]
     up = F.interpolate(layout.float(), size=(size, size), mode="bilinear", align_corners=False)
+    up = up / up.amax(dim=(2, 3), keepdim=True).clamp_min(1e-8)
     grey = (up.clamp(0, 1) * 255).round().to(torch.uint8)  # integer input: fixed 0..255 scale
     heat = apply_colormap(grey.cpu(), ColorMap(ColorMapType.viridis, num_colors=256))
     return heat.view(b, n, 3, size, size).to(layout.device) * 2 - 1
