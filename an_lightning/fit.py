@@ -18,6 +18,7 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from .cli.errors import root_cause
 from .cli.progress import GIterProgressBar
 from .cli.run_dir import RunError, check_compatible, config_filename, newest_checkpoint
 from .data.base import ImageDataModule
@@ -84,13 +85,6 @@ def _as_list(value) -> list:
     if value is None or isinstance(value, bool):
         return []
     return value if isinstance(value, list) else [value]
-
-
-def root_cause(err: BaseException) -> str:
-    """The message of the innermost exception in ``err``'s chain, on one line."""
-    while inner := err.__cause__ or (None if err.__suppress_context__ else err.__context__):
-        err = inner
-    return " ".join(str(err).split())
 
 
 def to_cli_args(argv: list[str]) -> list[str]:

@@ -94,22 +94,27 @@ def loaders(folder: Path, shards: Path, workers: int, batch: int, n: int, epochs
         persistent_workers=workers > 0,
     )
     folder_dm = FolderDataModule(str(folder), image_size=128, batch_size=batch, num_workers=workers)
-    shard_dm = ShardDataModule(
-        str(shards / "shard-*.tar"),
-        batch_size=batch,
-        num_workers=workers,
-        batches_per_epoch=(epochs + 1) * (n // batch),
-    )
+
+    def shard_loader():  # one per measurement: a shared loader would hand the second
+        # measurement the batches its workers prefetched during the first
+        dm = ShardDataModule(
+            str(shards / "shard-*.tar"),
+            batch_size=batch,
+            num_workers=workers,
+            batches_per_epoch=(epochs + 1) * (n // batch),
+        )
+        return dm, dm.train_dataloader()
 
     def flipped(dm):  # what on_after_batch_transfer does while training
         return lambda batch: dm.to_model_batch(batch, flip=True)
 
-    shard_loader = shard_dm.train_dataloader()
+    shard_dm, shard_flipped = shard_loader()
+    _, shard_uint8 = shard_loader()
     return {
         "folder (per-image PIL)": (per_image, lambda batch: batch),
         "FolderDataModule": (folder_dm.train_dataloader(), flipped(folder_dm)),
-        "ShardDataModule": (shard_loader, flipped(shard_dm)),
-        "ShardDataModule, uint8 out": (shard_loader, lambda batch: batch),
+        "ShardDataModule": (shard_flipped, flipped(shard_dm)),
+        "ShardDataModule, uint8 out": (shard_uint8, lambda batch: batch),
     }
 
 

@@ -3,13 +3,14 @@ import tarfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from data_fixtures import class_folders, decoded_hashes, tensor_hashes
 
 from an_lightning.data.failures import BadDataError, BadDataWarning, FailureStats
 from an_lightning.data.shards import Options, write_shards
-from an_lightning.data.stream import batches_per_rank, make_loader, shard_stream
+from an_lightning.data.stream import batches_per_rank, collate, make_loader, shard_stream
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +121,29 @@ def test_too_many_failures_stop_with_the_shard_name(shards, tmp_path, workers):
         warnings.simplefilter("ignore")
         with pytest.raises(BadDataError, match=r"4 of \d+ samples failed.*shard-000000.tar"):
             list(make_loader(pipeline, workers))
+
+
+class _CollateInWorker(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, i):
+        samples = [(np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3) + k, k) for k in range(2)]
+        images, labels = collate(samples)
+        return images, labels, images.is_shared()
+
+
+def test_collate_is_nchw_and_allocates_in_shared_memory_in_workers():
+    a = np.random.default_rng(0).integers(0, 256, (2, 4, 5, 3), dtype=np.uint8)
+    images, labels = collate([(a[0], 3), (a[1], 7)])
+    assert images.shape == (2, 3, 4, 5) and images.is_contiguous() and not images.is_shared()
+    assert torch.equal(images, torch.from_numpy(a).permute(0, 3, 1, 2))
+    assert labels.tolist() == [3, 7]
+    loader = torch.utils.data.DataLoader(_CollateInWorker(), batch_size=None, num_workers=1)
+    images, labels, shared = next(iter(loader))
+    assert shared and images[1, 2, 3, 4] == images[0, 2, 3, 4] + 1
+
+
+def test_collate_of_mixed_sizes_names_the_fix():
+    with pytest.raises(ValueError, match="image_size"):
+        collate([(np.zeros((4, 4, 3), np.uint8), 0), (np.zeros((5, 4, 3), np.uint8), 0)])

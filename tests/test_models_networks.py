@@ -143,3 +143,16 @@ def test_init_follows_sngan():
     w = g.blocks[1].shortcut.weight
     assert w.abs().max() <= glorot_bound(w, 1.0) and w.abs().max() > 0.9 * glorot_bound(w, 1.0)
     assert torch.all(g.blocks[1].conv1.bias == 0)
+
+
+@pytest.mark.parametrize("norm", ["cbn", "spade"])
+def test_one_hot_class_weights_reproduce_integer_labels(norm):
+    g = Generator(32, num_classes=4, z_dim=8, ch=4, block_norm=NormSpec(norm)).eval()
+    for m in g.modules():  # cbn starts with equal classes (gain 1, bias 0)
+        if isinstance(m, torch.nn.Embedding):
+            torch.nn.init.normal_(m.weight)
+    z, y = torch.randn(3, 8), torch.tensor([0, 3, 1])
+    soft = torch.nn.functional.one_hot(y, 4).float()
+    assert torch.allclose(g(z, soft), g(z, y), atol=1e-6)
+    mid = 0.5 * soft + 0.5 * torch.nn.functional.one_hot(torch.tensor([2, 2, 2]), 4)
+    assert not torch.allclose(g(z, mid), g(z, y), atol=1e-3)

@@ -10,8 +10,11 @@ Outside a Trainer, call ``to_model_batch`` yourself. ``num_classes`` is 0 when u
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import lightning as L
 import torch
+from torch.utils.data import DataLoader
 
 from an_lightning.data.augment import BatchAugment
 from an_lightning.data.resume import ResumableSampler, resume_position
@@ -63,6 +66,25 @@ class ImageDataModule(L.LightningDataModule):
         if batches_done:
             sampler.resume_at(epoch, batches_done * self.hparams.batch_size)
         return sampler
+
+    def reference_loader(self) -> Iterable[Batch]:
+        """The training images once each, unflipped uint8, this rank's share: what FID's
+        reference statistics are computed from (in a seeded random order, so a limit on
+        the count takes a random subset)."""
+        raise NotImplementedError(f"{type(self).__name__} has no reference_loader")
+
+    def map_style_reference(self, dataset, collate_fn=None) -> DataLoader:
+        """``reference_loader`` for a map-style dataset: a seeded permutation, strided by rank."""
+        rank, world = self.rank_and_world()
+        g = torch.Generator().manual_seed(self.hparams.seed)
+        order = torch.randperm(len(dataset), generator=g)[rank::world].tolist()
+        return DataLoader(
+            dataset,
+            batch_size=self.hparams.batch_size,
+            sampler=order,
+            num_workers=self.hparams.num_workers,
+            collate_fn=collate_fn,
+        )
 
     def rank_and_world(self) -> tuple[int, int]:
         """Global rank and world size from the trainer (0, 1 without one)."""

@@ -76,6 +76,10 @@ class DigitsDataModule(ImageDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, train=True)
 
+    def reference_loader(self) -> DataLoader:
+        self.setup("fit")
+        return self.map_style_reference(self.train_set)
+
     def val_dataloader(self) -> DataLoader | list:
         if self.hparams.val_fraction == 0:
             return []

@@ -94,6 +94,11 @@ class FolderDataModule(ImageDataModule):
         self.train_stats = FailureStats(self.hparams.max_bad_fraction)
         return self._loader(self.train_source.items, self.train_stats, train=True)
 
+    def reference_loader(self) -> DataLoader:
+        stats = FailureStats(self.hparams.max_bad_fraction)
+        dataset = ImageFolderDataset(self.train_source.items, self.hparams.image_size, stats)
+        return self.map_style_reference(dataset, collate_valid)
+
     def val_dataloader(self) -> DataLoader | list:
         if self.val_source is None:
             return []

@@ -128,6 +128,27 @@ class ShardDataModule(ImageDataModule):
         self._loaders.append(loader)
         return loader
 
+    def reference_loader(self) -> wds.WebLoader:
+        """Every training sample once (no resampling), split over ranks by shard."""
+        rank, world = self.rank_and_world()
+        urls = shuffled_shards(self.train_urls, self.hparams.seed)
+        if len(urls) < world:
+            raise ValueError(
+                f"{len(urls)} training shards for {world} ranks: reference statistics need one "
+                "shard per rank at least; compute them with fewer processes."
+            )
+        pipeline = shard_stream(
+            urls,
+            batch_size=self.hparams.batch_size,
+            stats=FailureStats(self.hparams.max_bad_fraction),
+            image_size=self.image_size,
+            rank=rank,
+            world_size=world,
+        )
+        workers = min(self.hparams.num_workers, len(urls[rank::world]))
+        self._loaders.append(loader := make_loader(pipeline, workers))
+        return loader
+
     def val_dataloader(self) -> wds.WebLoader | list:
         if not self.val_urls:
             return []

@@ -50,8 +50,26 @@ class ReferenceStats:
         tmp.replace(path)  # a killed run never leaves a half-written cache behind
 
     @classmethod
-    def load(cls, path: Path, dataset: str, network: str) -> ReferenceStats:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+    def read(cls, path: Path) -> ReferenceStats:
+        """Statistics from a file of any dataset and network (``load`` checks both)."""
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise ValueError(f"cannot read reference statistics {path}: {err}") from None
+        if not isinstance(blob, dict) or blob.get("version") != FORMAT_VERSION:
+            version = blob.get("version") if isinstance(blob, dict) else None
+            raise ValueError(
+                f"{path} is not a reference statistics file of format {FORMAT_VERSION} "
+                f"(found {version}): recompute it from the data"
+            )
+        return cls.load(path, blob["dataset"], blob["network"], blob)
+
+    @classmethod
+    def load(
+        cls, path: Path, dataset: str, network: str, blob: dict | None = None
+    ) -> ReferenceStats:
+        if blob is None:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
         if blob.get("version") != FORMAT_VERSION:
             raise ValueError(f"{path} has format {blob.get('version')}, expected {FORMAT_VERSION}")
         if (blob["dataset"], blob["network"]) != (dataset, network):
@@ -148,7 +166,8 @@ def cached_reference(
     if path.is_file():
         ref = ReferenceStats.load(path, dataset, features.name)
         has_kid = 0 if ref.kid_features is None else len(ref.kid_features)
-        if set(map(int, classes)) <= set(ref.per_class) and has_kid >= kid_count:
+        enough_kid = has_kid >= min(kid_count, ref.overall.count)  # all a small set has
+        if set(map(int, classes)) <= set(ref.per_class) and enough_kid:
             return ref
     ref = compute_reference(batches, features, dataset, classes, limit, kid_count)
     if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:

@@ -16,6 +16,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from ..norms import NormFactory, norm_class
+from ..norms.base import embed_labels
 from .spec import NormSpec
 
 
@@ -41,7 +42,7 @@ class LabelMap(nn.Module):
         self.embedding = embedding
 
     def forward(self, y: Tensor) -> Tensor:
-        return self.embedding(y)[:, :, None, None]
+        return embed_labels(self.embedding, y)[:, :, None, None]
 
 
 def late_options(kind: str | None, num_classes: int, map_channels: int) -> dict[str, Any]:

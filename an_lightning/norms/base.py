@@ -13,6 +13,20 @@ import torch
 from torch import Tensor, nn
 
 
+def embed_labels(embedding: nn.Embedding, labels: Tensor) -> Tensor:
+    """Rows of ``embedding`` for integer labels (B,), or their mixture for class
+    weights (B, num_classes): soft labels give class interpolations (BigGAN's, and the
+    AN supplementary's Figure 9) through the same layers that training used."""
+    if labels.is_floating_point():
+        if labels.dim() != 2 or labels.shape[1] != embedding.num_embeddings:
+            raise ValueError(
+                f"class weights must have shape (B, {embedding.num_embeddings}), "
+                f"got {tuple(labels.shape)}"
+            )
+        return labels.to(embedding.weight.dtype) @ embedding.weight
+    return embedding(labels)
+
+
 class MissingConditionError(ValueError):
     """A conditional norm was called without the condition it needs."""
 

@@ -3,11 +3,15 @@
 import torch
 from torch import Tensor, nn
 
-from .base import Norm
+from .base import Norm, embed_labels
 
 
 class ConditionalBatchNorm(Norm):
-    """BN without affine, then a per-class gain (init 1) and bias (init 0)."""
+    """BN without affine, then a per-class gain (init 1) and bias (init 0).
+
+    ``cond`` is integer labels (B,) or class weights (B, num_classes), whose mixture
+    of the per-class gains and biases interpolates between classes.
+    """
 
     cond_kind = "labels"
 
@@ -26,11 +30,14 @@ class ConditionalBatchNorm(Norm):
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         labels = self.require_cond(cond)
-        if labels.dim() != 1 or labels.shape[0] != x.shape[0] or labels.is_floating_point():
+        soft = labels.is_floating_point() and labels.dim() == 2
+        hard = not labels.is_floating_point() and labels.dim() == 1
+        if not (soft or hard) or labels.shape[0] != x.shape[0]:
             raise ValueError(
-                f"cbn expects integer class labels of shape ({x.shape[0]},), got "
+                f"cbn expects integer class labels of shape ({x.shape[0]},) or class "
+                f"weights ({x.shape[0]}, {self.num_classes}), got "
                 f"{labels.dtype} {tuple(labels.shape)}"
             )
-        gain = self.gain(labels)[:, :, None, None]
-        bias = self.bias(labels)[:, :, None, None]
+        gain = embed_labels(self.gain, labels)[:, :, None, None]
+        bias = embed_labels(self.bias, labels)[:, :, None, None]
         return torch.addcmul(bias, self.bn(x), gain)

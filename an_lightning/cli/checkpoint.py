@@ -1,0 +1,75 @@
+"""Loading a trained task for the evaluation, sampling and layout commands.
+
+They all take ``RUN_DIR_OR_CKPT``: a run directory (its ``checkpoints/last.ckpt``, else
+the newest checkpoint there) or a ``.ckpt`` file written by ``an_lightning.fit``. The
+model is rebuilt from the config saved inside the checkpoint, so no YAML is needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+
+from ..tasks import AdversarialTask
+from .run_dir import RunError, newest_checkpoint
+
+T = TypeVar("T", bound=AdversarialTask)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """The checkpoint file ``path`` names (a run directory or a file)."""
+    p = Path(path)
+    if p.is_dir():
+        last = p / "checkpoints" / "last.ckpt"
+        found = last if last.is_file() else newest_checkpoint(p)
+        if found is None:
+            raise RunError(
+                f"{p} holds no checkpoint (checkpoints/*.ckpt): train it first, or pass a "
+                ".ckpt file"
+            )
+        return found
+    if not p.is_file():
+        raise RunError(f"{p} does not exist: pass a run directory or a .ckpt file")
+    return p
+
+
+def task_class(ckpt: Path) -> type[AdversarialTask]:
+    """The task class recorded in ``ckpt`` (read without loading the weights)."""
+    try:
+        header = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:
+        reason = " ".join(str(err).split())
+        raise RunError(f"cannot read {ckpt} as a checkpoint: {reason}") from None
+    hparams = header.get("hyper_parameters") if isinstance(header, dict) else None
+    class_path = hparams.get("_class_path") if isinstance(hparams, dict) else None
+    if not isinstance(class_path, str):
+        raise RunError(
+            f"{ckpt} is not an an_lightning training checkpoint (it holds no model config): "
+            "pass one written by `python -m an_lightning.fit`"
+        )
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise RunError(f"{ckpt} needs {class_path}, which this version does not have") from None
+    if not (isinstance(cls, type) and issubclass(cls, AdversarialTask)):
+        raise RunError(f"{ckpt} holds a {class_path}, not an an_lightning task")
+    return cls
+
+
+def load_task(
+    path: str | Path, kind: type[T] = AdversarialTask, device: str | torch.device = "cpu"
+) -> tuple[T, Path]:
+    """(task in eval mode on ``device``, checkpoint path); ``RunError`` for the wrong kind."""
+    ckpt = resolve_checkpoint(path)
+    cls = task_class(ckpt)
+    if not issubclass(cls, kind):
+        raise RunError(
+            f"{ckpt} is a {cls.__name__} checkpoint; this command needs a {kind.__name__} "
+            "checkpoint"
+        )
+    task = cls.load_from_checkpoint(ckpt, map_location=torch.device(device))
+    return task.eval(), ckpt

@@ -1,0 +1,113 @@
+"""Sample a class-conditional checkpoint: ``python -m an_lightning.sample CKPT --out DIR``.
+
+Writes, from the EMA generator (``--raw``: G itself), with no truncation:
+- ``class_<c>.png``: ``--per-class`` samples of each class in ``--classes``, and
+  ``classes.png`` with one row per class at the same latents (columns share z);
+- ``random.png``: ``--random`` samples of uniformly drawn classes;
+- ``interpolation.png``: one row per consecutive pair of ``--classes``, the class
+  weights moving from the first to the second at a fixed z (the supplementary's Figure 9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .cli.checkpoint import load_task
+from .cli.errors import command_errors
+from .tasks import ClassConditionalGAN
+from .viz import make_grid, save_png
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m an_lightning.sample", description=__doc__)
+    p.add_argument("checkpoint", help="a run directory (its last.ckpt) or a .ckpt file")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    p.add_argument("--classes", type=int, nargs="+", help="default: the first ten classes")
+    p.add_argument("--per-class", type=int, default=8)
+    p.add_argument("--random", type=int, default=64, help="random-class samples (0: none)")
+    p.add_argument("--steps", type=int, default=8, help="columns of each interpolation row")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--raw", action="store_true", help="sample G itself instead of its EMA")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = p.parse_args(argv)
+    if args.per_class < 1 or args.random < 0 or args.steps < 2:
+        p.error("--per-class must be >= 1, --random >= 0, --steps >= 2")
+    return args
+
+
+@torch.no_grad()
+def class_rows(g: nn.Module, classes: list[int], cols: int, rng: torch.Generator) -> Tensor:
+    """(len(classes) * cols) images, row r of class r; column j uses the same z in every row."""
+    z = torch.randn(cols, g.z_dim, generator=rng).repeat(len(classes), 1)
+    y = torch.tensor(classes).repeat_interleave(cols)
+    return _run(g, z, y)
+
+
+@torch.no_grad()
+def random_samples(g: nn.Module, n: int, num_classes: int, rng: torch.Generator) -> Tensor:
+    z = torch.randn(n, g.z_dim, generator=rng)
+    return _run(g, z, torch.randint(num_classes, (n,), generator=rng))
+
+
+@torch.no_grad()
+def interpolation_rows(
+    g: nn.Module, pairs: list[tuple[int, int]], steps: int, num_classes: int, rng: torch.Generator
+) -> Tensor:
+    """One row per (a, b): class weights (1 - t) e_a + t e_b, t = 0 ... 1, z fixed per row."""
+    z = torch.randn(len(pairs), g.z_dim, generator=rng).repeat_interleave(steps, 0)
+    t = torch.linspace(0, 1, steps).repeat(len(pairs))[:, None]
+    a = torch.tensor([p[0] for p in pairs]).repeat_interleave(steps)
+    b = torch.tensor([p[1] for p in pairs]).repeat_interleave(steps)
+    weights = (1 - t) * F.one_hot(a, num_classes) + t * F.one_hot(b, num_classes)
+    return _run(g, z, weights)
+
+
+def _run(g: nn.Module, z: Tensor, y: Tensor, batch: int = 64) -> Tensor:
+    device = next(g.parameters()).device
+    chunks = zip(z.split(batch), y.split(batch), strict=True)
+    return torch.cat([g(zc.to(device), yc.to(device)).cpu() for zc, yc in chunks])
+
+
+def write_samples(task: ClassConditionalGAN, args: argparse.Namespace) -> list[Path]:
+    """All pictures of the module doc; returns their paths."""
+    k = task.num_classes
+    classes = args.classes if args.classes is not None else list(range(min(k, 10)))
+    bad = [c for c in classes if not 0 <= c < k]
+    if bad:
+        raise ValueError(f"--classes {bad} outside [0, {k}): the model has {k} classes")
+    g = (task.generator if args.raw else task.g_ema.module).eval().to(args.device)
+    rng = torch.Generator().manual_seed(args.seed)
+    cols = args.per_class
+    rows = class_rows(g, classes, cols, rng)
+    paths = [save_png(make_grid(rows, cols), args.out / "classes.png")]
+    for r, c in enumerate(classes):
+        chunk = rows[r * cols : (r + 1) * cols]
+        paths.append(save_png(make_grid(chunk, cols), args.out / f"class_{c:04d}.png"))
+    if args.random:
+        images = random_samples(g, args.random, k, rng)
+        paths.append(save_png(make_grid(images, 8), args.out / "random.png"))
+    pairs = list(itertools.pairwise(classes))
+    if pairs:
+        images = interpolation_rows(g, pairs, args.steps, k, rng)
+        paths.append(save_png(make_grid(images, args.steps), args.out / "interpolation.png"))
+    return paths
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    with command_errors():
+        task, ckpt = load_task(args.checkpoint, ClassConditionalGAN)
+        paths = write_samples(task, args)
+    print(f"{len(paths)} pictures from {ckpt} (generator iteration {task.g_iter}) in {args.out}")
+    return paths
+
+
+if __name__ == "__main__":
+    main()
