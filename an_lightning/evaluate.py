@@ -3,7 +3,9 @@
 Prints a table and appends a record (numbers, feature network, sample counts, reference
 data) to ``<checkpoint>.eval.json`` next to the checkpoint. Each task kind has its own
 evaluator in ``EVALUATORS``; a class-conditional GAN is scored with FID, KID, IS and
-intra-FID of its EMA generator against cached reference statistics (docs/metrics.md).
+intra-FID of its EMA generator against cached reference statistics (docs/metrics.md);
+an inpainting model with PSNR, SSIM and MAE on the fixed evaluation masks
+(``cli/evaluate_inpaint.py``; ``--ref`` then names a folder of test images).
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from rich.table import Table
 
 from .cli.checkpoint import load_task
 from .cli.errors import command_errors
+from .cli.evaluate_inpaint import evaluate_inpaint
 from .cli.reference_source import data_at, training_data
 from .metrics.data_reference import data_reference, default_cache_dir
 from .metrics.features import load_feature_network
 from .metrics.reference import ReferenceStats
 from .metrics.sampler import ema_sampler, generator_sampler
 from .metrics.suite import METRICS, SampleCounts, evaluate_sampler
-from .tasks import AdversarialTask, ClassConditionalGAN
+from .tasks import AdversarialTask, ClassConditionalGAN, Inpainting
 
 Result = dict[str, float | int | str]
 # KID keeps every feature by design; the counts here are bounded by --num-samples.
@@ -60,6 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seed", type=int, default=0, help="of latents and labels")
     p.add_argument("--raw", action="store_true", help="score G itself instead of its EMA")
+    p.add_argument("--masks", help="inpainting: fixed mask set folder (default: the run's)")
     p.add_argument(
         "--cache-dir", type=Path, help=f"reference cache (default {default_cache_dir()})"
     )
@@ -136,6 +140,7 @@ def evaluate_gan(task: ClassConditionalGAN, ckpt: Path, args: argparse.Namespace
 # Task class -> evaluator; the most specific registered class wins.
 EVALUATORS: dict[type[AdversarialTask], Callable[..., Result]] = {
     ClassConditionalGAN: evaluate_gan,
+    Inpainting: evaluate_inpaint,
 }
 
 

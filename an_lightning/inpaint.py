@@ -1,21 +1,20 @@
 """Fill holes: ``python -m an_lightning.inpaint CKPT --image IMG --mask MASK --out OUT.png``.
 
 CKPT is a checkpoint of ``an_lightning.tasks.Inpainting`` written by
-``python -m an_lightning.fit``; its EMA generator fills the hole. MASK is an image of
-the same size as IMG, white (>= 128 in grey) where pixels are missing. Images of any
-size work: the generator is fully convolutional but needs sides that are multiples of
-4, so the image is padded at the bottom and right by repeating its edge pixels (no
-resizing), and the padding is cut off again. Known pixels of OUT are copied from IMG
-bit for bit; only the hole is generated. Images far larger than the training size are
-filled at full resolution, where the holes look bigger to the network than in training:
-downscale such images first for better results. Problems exit with status 2 and a
-one-line message.
+``python -m an_lightning.fit``, or its run directory; its EMA generator fills the hole.
+MASK is an image of the same size as IMG, white (>= 128 in grey) where pixels are
+missing. Images of any size work: the generator is fully convolutional but needs sides
+that are multiples of 4, so the image is padded at the bottom and right by repeating its
+edge pixels (no resizing), and the padding is cut off again. Known pixels of OUT are
+copied from IMG bit for bit; only the hole is generated. Images far larger than the
+training size are filled at full resolution, where holes look bigger to the network
+than in training: downscale such images first for better results. Problems exit with
+status 2 and a one-line message.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +22,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-TASK = "an_lightning.tasks.Inpainting"
+from .cli.run_dir import RunError
+
 STRIDE = 4  # models.inpaint.arch.STRIDE, repeated so --help does not import the models
 
 
 class InpaintError(ValueError):
-    """A problem with the command's inputs, worded for the command line."""
+    """A problem with the image or mask, worded for the command line."""
 
 
 def read_image(path: Path, what: str) -> Image.Image:
@@ -67,35 +67,13 @@ def read_inputs(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarr
 
 
 def load_generator(ckpt: Path, device: str) -> torch.nn.Module:
-    """The EMA generator of an inpainting checkpoint, or an ``InpaintError`` saying why not."""
-    if not ckpt.is_file():
-        raise InpaintError(f"checkpoint {ckpt} does not exist; check the path")
-    try:
-        checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
-        class_path = checkpoint.get("hyper_parameters", {}).get("_class_path")
-    except Exception as err:
-        raise InpaintError(
-            f"cannot read checkpoint {ckpt} ({type(err).__name__}); give a .ckpt file "
-            "written by python -m an_lightning.fit"
-        ) from None
-    if class_path is None:
-        raise InpaintError(
-            f"checkpoint {ckpt} holds no model config; use one written by "
-            "python -m an_lightning.fit with an inpainting config"
-        )
-    from .tasks import Inpainting  # Lightning: imported once the inputs are known good
+    """The EMA generator of an inpainting checkpoint (or run directory); ``RunError`` if
+    the file is missing, unreadable, or of another task."""
+    # Lightning loads here, once the image and mask are known to be good.
+    from .cli.checkpoint import load_task
+    from .tasks import Inpainting
 
-    module_name, _, name = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError):
-        cls = None
-    if not (isinstance(cls, type) and issubclass(cls, Inpainting)):
-        raise InpaintError(
-            f"checkpoint {ckpt} is a {class_path} model, not an inpainting one; "
-            f"give a checkpoint of {TASK} (e.g. runs/inpaint_demo/checkpoints/last.ckpt)"
-        )
-    task = cls.load_from_checkpoint(ckpt, map_location=device)
+    task, _ = load_task(ckpt, kind=Inpainting, device=device)
     return task.g_ema.module.eval()
 
 
@@ -120,7 +98,9 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m an_lightning.inpaint",
         description=__doc__.split("\n\n")[1],
     )
-    parser.add_argument("checkpoint", type=Path, help="an Inpainting checkpoint (.ckpt)")
+    parser.add_argument(
+        "checkpoint", type=Path, help="an Inpainting checkpoint (.ckpt) or run directory"
+    )
     parser.add_argument("--image", type=Path, required=True, help="image with a hole")
     parser.add_argument("--mask", type=Path, required=True, help="mask PNG, white = missing")
     parser.add_argument("--out", type=Path, required=True, help="output PNG")
@@ -132,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         image, mask = read_inputs(args.image, args.mask)
         generator = load_generator(args.checkpoint, args.device)
         result = fill(generator, image, mask)
-    except InpaintError as err:
+    except (InpaintError, RunError) as err:
         parser.exit(2, f"error: {err}\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(result).save(args.out)

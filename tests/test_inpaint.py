@@ -79,8 +79,8 @@ def test_bad_inputs_exit_2_with_one_line_naming_problem_and_fix(checkpoint, inpu
     expect_exit(args(folder, checkpoint, mask="full.png"), capsys, "white everywhere")
     expect_exit(args(folder, checkpoint, image="broken.png"), capsys, "cannot read image", "PNG")
     expect_exit(args(folder, checkpoint, image="nope.png"), capsys, "does not exist")
-    expect_exit(args(folder, folder / "none.ckpt"), capsys, "checkpoint", "does not exist")
-    expect_exit(args(folder, folder / "broken.png"), capsys, "cannot read checkpoint")
+    expect_exit(args(folder, folder / "none.ckpt"), capsys, "does not exist", ".ckpt file")
+    expect_exit(args(folder, folder / "broken.png"), capsys, "cannot read", "as a checkpoint")
     expect_exit(args(folder, checkpoint, out="out.jpg"), capsys, "must end in .png")
     gan = folder / "gan.ckpt"
     torch.save(
@@ -90,7 +90,7 @@ def test_bad_inputs_exit_2_with_one_line_naming_problem_and_fix(checkpoint, inpu
         },
         gan,
     )
-    expect_exit(args(folder, gan), capsys, "ClassConditionalGAN", "not an inpainting one")
+    expect_exit(args(folder, gan), capsys, "ClassConditionalGAN", "needs a Inpainting")
     torch.save({"state_dict": {}, "hyper_parameters": {}}, folder / "bare.ckpt")
     expect_exit(args(folder, folder / "bare.ckpt"), capsys, "no model config")
 

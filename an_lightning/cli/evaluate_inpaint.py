@@ -1,0 +1,86 @@
+"""``python -m an_lightning.evaluate`` for inpainting checkpoints: PSNR / SSIM / MAE.
+
+The (EMA) generator fills the fixed evaluation masks (``data.mask_set``) on held-out
+images: by default the validation split of the data the checkpoint was trained on, or
+an image folder given with ``--ref``. Masks: ``--masks FOLDER``, else the folder the
+run validated with (``eval_masks``, or ``<run dir>/eval_masks``), written from the
+run's seed if absent, so scores match the ones logged during training.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from ..data import FolderDataModule
+from ..data.base import ImageDataModule
+from ..data.mask_set import ensure_mask_set
+from ..metrics.inpainting import evaluate_inpainting
+from ..tasks import Inpainting
+from .reference_source import training_data
+from .run_dir import RunError
+
+Result = dict[str, float | int | str]
+
+
+def held_out_images(data: ImageDataModule, limit: int, where: str) -> torch.Tensor:
+    """Up to ``limit`` uint8 images of ``data``'s validation split."""
+    data.setup("validate")
+    loader = data.val_dataloader()
+    if not loader:
+        raise RunError(f"{where} has no validation images: pass --ref with a folder of test images")
+    chunks, count = [], 0
+    for images, _ in loader:
+        chunks.append(images[: limit - count])
+        count += chunks[-1].shape[0]
+        if count >= limit:
+            break
+    return torch.cat(chunks)
+
+
+def mask_folder(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> Path:
+    """--masks, else the run's own evaluation mask folder."""
+    if getattr(args, "masks", None):
+        return Path(args.masks)
+    if task.hparams.eval_masks:
+        return Path(task.hparams.eval_masks)
+    return ckpt.parent.parent / "eval_masks"  # <run dir>/checkpoints/x.ckpt
+
+
+def evaluate_inpaint(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> Result:
+    """PSNR/SSIM/MAE per mask preset of the composited output (``evaluate_inpainting``)."""
+    size = task.discriminator.image_size
+    if args.ref:
+        data: ImageDataModule = FolderDataModule(
+            args.ref,
+            val_root=args.ref,
+            image_size=size,
+            batch_size=args.batch_size,
+            num_workers=args.num_workers,
+            hflip=False,
+        )
+        where = args.ref
+    else:
+        data = training_data(ckpt, batch_size=args.batch_size, num_workers=args.num_workers)
+        where = f"the training data of {ckpt}"
+    images = held_out_images(data, args.reference_images, where)
+    if images.shape[-1] != size or images.shape[-2] != size:
+        raise ValueError(
+            f"{where} gives {images.shape[-2]}x{images.shape[-1]} images, the model was "
+            f"trained at {size}x{size}: point --ref at {size}px images"
+        )
+    hp, folder = task.hparams, mask_folder(task, ckpt, args)
+    presets = tuple(hp.eval_presets)
+    masks = ensure_mask_set(folder, size, hp.eval_mask_count, hp.eval_mask_seed, presets)
+    generator = task.generator if args.raw else task.g_ema.module
+    scores = evaluate_inpainting(
+        generator.to(args.device), images, masks, batch_size=args.batch_size
+    )
+    return {
+        **scores,
+        "images": int(images.shape[0]),
+        "masks": str(folder),
+        "generator": "raw" if args.raw else "ema",
+    }

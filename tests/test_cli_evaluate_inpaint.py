@@ -1,0 +1,21 @@
+"""``python -m an_lightning.evaluate`` on an inpainting checkpoint: PSNR / SSIM / MAE."""
+
+import json
+
+from inpaint_fixtures import run_fit, tiny_config
+
+from an_lightning import evaluate
+
+
+def test_evaluate_scores_an_inpainting_run_on_its_fixed_masks(tmp_path, capsys):
+    config = tiny_config(tmp_path / "run", max_g_steps=1)
+    run_fit(tmp_path, "tiny", config)
+    result = evaluate.main([str(tmp_path / "run"), "--batch-size", "4"])
+    for preset in ("rect", "thin", "medium", "thick"):
+        assert 5 < result[f"psnr/{preset}"] < 60
+        assert 0 < result[f"ssim/{preset}"] <= 1 and 0 <= result[f"mae/{preset}"] < 1
+    assert result["images"] == 6 and result["generator"] == "ema"
+    assert result["masks"] == str(tmp_path / "eval_masks")  # the run's own mask set
+    record = json.loads((tmp_path / "run/checkpoints/last.eval.json").read_text())
+    assert record[-1]["task"] == "Inpainting" and record[-1]["results"] == result
+    assert "psnr/rect" in capsys.readouterr().out
