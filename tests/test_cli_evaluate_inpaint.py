@@ -1,6 +1,8 @@
 """``python -m an_lightning.evaluate`` on an inpainting checkpoint: PSNR / SSIM / MAE."""
 
+import csv
 import json
+import math
 
 from inpaint_fixtures import run_fit, tiny_config
 
@@ -8,9 +10,14 @@ from an_lightning import evaluate
 
 
 def test_evaluate_scores_an_inpainting_run_on_its_fixed_masks(tmp_path, capsys):
-    config = tiny_config(tmp_path / "run", max_g_steps=1)
+    config = tiny_config(tmp_path / "run", max_g_steps=2)  # validates at step 2
     run_fit(tmp_path, "tiny", config)
     result = evaluate.main([str(tmp_path / "run"), "--batch-size", "4"])
+    logged = list(csv.DictReader((tmp_path / "run/metrics.csv").open()))
+    validated = next(row for row in logged if row.get("val/psnr_rect"))
+    for key in ("psnr/rect", "ssim/medium", "mae/thick"):  # the same images, masks, weights
+        name, preset = key.split("/")
+        assert math.isclose(result[key], float(validated[f"val/{name}_{preset}"]), rel_tol=1e-5)
     for preset in ("rect", "thin", "medium", "thick"):
         assert 5 < result[f"psnr/{preset}"] < 60
         assert 0 < result[f"ssim/{preset}"] <= 1 and 0 <= result[f"mae/{preset}"] < 1

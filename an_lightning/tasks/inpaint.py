@@ -242,7 +242,8 @@ class Inpainting(AdversarialTask):
 
 
 def panel_rows(rows: list[tuple[Tensor, ...]], count: int) -> Tensor:
-    """Panel images, 4 per row: input with the hole in white, coarse, final, truth.
+    """Panel images, 4 per row: input with the hole in white, coarse and final (both
+    composited with the known pixels), truth.
 
     Row i shows image i with the masks of preset i mod (number of presets).
     """
@@ -250,5 +251,5 @@ def panel_rows(rows: list[tuple[Tensor, ...]], count: int) -> Tensor:
     for i in range(min(count, rows[0][0].shape[0])):
         real, mask, coarse, final = (t[i] for t in rows[i % len(rows)])
         holed = torch.where(mask > 0.5, torch.ones_like(real), real)
-        out += [holed, coarse, final, real]
+        out += [holed, composite(coarse, real, mask), final, real]
     return torch.stack(out)
