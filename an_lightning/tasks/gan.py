@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..loggers import log_image
 from ..viz import make_grid, save_png
 from .base import AdversarialTask
 from .losses import hinge_d, hinge_g
@@ -157,9 +158,5 @@ class ClassConditionalGAN(AdversarialTask):
         for row, cls in enumerate(self.sample_classes):
             chunk = images[row * cols : (row + 1) * cols]
             paths.append(save_png(make_grid(chunk, cols), root / f"class_{cls:04d}.png"))
-        for logger in self.loggers:  # loggers differ in how they take images
-            if hasattr(logger, "log_image"):  # W&B
-                logger.log_image("samples", [str(paths[0])], step=step)
-            elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
-                logger.experiment.add_image("samples", grid, step, dataformats="HWC")
+        log_image(self.loggers, "samples", paths[0], grid, step)
         return paths
