@@ -106,6 +106,11 @@ def evaluate_gan(task: ClassConditionalGAN, ckpt: Path, args: argparse.Namespace
         if bad:
             raise ValueError(f"--intra-classes {bad} outside [0, {task.num_classes})")
     features = load_feature_network(args.feature_network).to(args.device)
+    if "is" in metrics and not (features.has_logits or args.is_classifier):
+        raise ValueError(
+            f"IS needs class logits and {features.name} has none: pass --is-classifier "
+            "FILE.pt, use --feature-network torch-fidelity (online), or drop 'is'"
+        )
     kid = min(args.num_samples, 10_000) if "kid" in metrics else 0
     reference, source = reference_for(task, ckpt, features, args, classes, kid)
     reals = 0 if reference.kid_features is None else len(reference.kid_features)

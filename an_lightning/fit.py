@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from .cli.errors import root_cause
+from .cli.final_checkpoint import FinalCheckpoint
 from .cli.progress import GIterProgressBar
 from .cli.run_dir import RunError, check_compatible, config_filename, newest_checkpoint
 from .data.base import ImageDataModule
@@ -70,7 +71,7 @@ class FitCLI(LightningCLI):
             save_top_k=1,  # the newest periodic checkpoint, plus last.ckpt
             every_n_train_steps=self.config.checkpoint_every * optimizer_steps,
         )
-        callbacks = [checkpoint]
+        callbacks = [checkpoint, FinalCheckpoint(checkpoint.dirpath)]
         if self.config.trainer.get("enable_progress_bar") is not False:
             callbacks.append(GIterProgressBar())
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": callbacks}

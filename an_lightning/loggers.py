@@ -47,3 +47,12 @@ class AutoWandbLogger(WandbLogger):
             log_model=log_model,
             **kwargs,
         )
+
+
+def log_image(loggers, key: str, path: Path, grid, step: int) -> None:
+    """Send a written picture to every logger that takes images (W&B, TensorBoard)."""
+    for logger in loggers:  # loggers differ in how they take images
+        if hasattr(logger, "log_image"):  # W&B
+            logger.log_image(key, [str(path)], step=step)
+        elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
+            logger.experiment.add_image(key, grid, step, dataformats="HWC")

@@ -9,53 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from fit_fixtures import tiny_config, write
 
 from an_lightning import fit
 
 TESTS = Path(__file__).resolve().parent
-
-
-def tiny_config(run_dir: Path, max_g_steps: int = 4, **model_overrides) -> dict:
-    net = {"resolution": 32, "num_classes": 10, "ch": 4, "extra": {16: {"name": "an"}}}
-    model = {
-        "generator": {
-            "class_path": "an_lightning.models.Generator",
-            "init_args": {**net, "z_dim": 8},
-        },
-        "discriminator": {"class_path": "an_lightning.models.Discriminator", "init_args": net},
-        "n_dis": 2,
-        "max_g_steps": max_g_steps,
-        "ema_start": 1,
-        "sample_every": 0,
-        **model_overrides,
-    }
-    return {
-        "run_dir": str(run_dir),
-        "checkpoint_every": 2,
-        "seed_everything": 0,
-        "model": {"class_path": "an_lightning.tasks.ClassConditionalGAN", "init_args": model},
-        "data": {
-            "class_path": "an_lightning.data.DigitsDataModule",
-            "init_args": {"image_size": 32, "batch_size": 16, "val_fraction": 0.0},
-        },
-        "trainer": {
-            "accelerator": "cpu",
-            "devices": 1,
-            "max_epochs": -1,
-            "deterministic": True,
-            "enable_progress_bar": False,
-            "enable_model_summary": False,
-            "logger": {
-                "class_path": "lightning.pytorch.loggers.CSVLogger",
-                "init_args": {"save_dir": ".", "name": "", "version": ""},
-            },
-        },
-    }
-
-
-def write(path: Path, config: dict) -> Path:
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -94,6 +52,11 @@ def test_fit_writes_a_run_directory_and_resumes(tmp_path, capsys):
     fit.main([str(config), "--model.init_args.max_g_steps=6"])  # nothing left to do
     assert "already finished 6 generator iterations" in capsys.readouterr().out
     assert snapshot(run) == before
+
+    # A budget that is no multiple of checkpoint_every (2): the end state is still saved.
+    fit.main([str(config), "--model.init_args.max_g_steps=7"])
+    final = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    assert final["g_iter"] == 7
 
 
 @pytest.mark.slow

@@ -44,7 +44,8 @@ def default_cache_dir() -> Path:
 
 def dataset_id(data: ImageDataModule, limit: int | None) -> str:
     """``<Class>-<hash of the image-defining hparams>-<size>px-<n|all>``."""
-    hp = {k: v for k, v in dict(data.hparams).items() if k not in LOADER_ONLY}
+    # "_class_path" and the like: LightningCLI bookkeeping, absent outside the CLI.
+    hp = {k: v for k, v in dict(data.hparams).items() if k not in LOADER_ONLY and k[0] != "_"}
     digest = hashlib.sha1(json.dumps(hp, sort_keys=True, default=str).encode()).hexdigest()
     count = "all" if limit is None else str(limit)
     return f"{type(data).__name__}-{digest[:10]}-{data.image_size}px-{count}"

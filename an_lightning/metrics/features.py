@@ -133,19 +133,29 @@ def fid_helper_weights() -> Path:
     return path
 
 
-def _load_torchscript(path: Path, name: str) -> InceptionFeatures:
-    with warnings.catch_warnings():  # TorchScript is deprecated, but it is the shipped format
-        warnings.simplefilter("ignore", DeprecationWarning)
-        net = torch.jit.load(str(path), map_location="cpu")
-    return InceptionFeatures(net, name)
+def _load_torchscript(path: Path, name: str, num_features: int | None = 2048) -> InceptionFeatures:
+    """``num_features=None``: read the feature size from one forward pass (user files)."""
+    try:
+        with warnings.catch_warnings():  # TorchScript is deprecated, but the shipped format
+            warnings.simplefilter("ignore", DeprecationWarning)
+            net = torch.jit.load(str(path), map_location="cpu")
+    except Exception as err:
+        raise ValueError(f"{path} is not a TorchScript feature network: {err}") from None
+    if num_features is None:
+        with torch.no_grad():
+            out = net(torch.zeros(1, 3, INCEPTION_SIZE, INCEPTION_SIZE))
+        if not isinstance(out, torch.Tensor) or out.shape[0] != 1:
+            raise ValueError(f"{path} must map (N, 3, 299, 299) images to (N, D) features")
+        num_features = out[0].numel()
+    return InceptionFeatures(net, name, num_features)
 
 
 def load_feature_network(source: str | Path = "fid-helper") -> InceptionFeatures:
     """Resolve a feature network: ``"fid-helper"`` (offline), ``"torch-fidelity"``,
     ``"timm:<model>"`` (not Inception FID: see ``timm_features``) or a file.
 
-    A file must be TorchScript with the ``fid-helper`` contract (299x299 input in
-    ``x/128 - 1`` scale, (N, 2048) output); its name records the file's SHA-1.
+    A file must be TorchScript with the ``fid-helper`` input contract (299x299 in
+    ``x/128 - 1`` scale) returning (N, D) features; its name records the file's SHA-1.
     """
     if source == "fid-helper":
         path = fid_helper_weights()
@@ -168,4 +178,4 @@ def load_feature_network(source: str | Path = "fid-helper") -> InceptionFeatures
             f"feature network {source!r} is neither one of {SOURCES}, 'timm:<model>', "
             "nor an existing file"
         )
-    return _load_torchscript(path, f"file:{path.name}:{_sha1(path)[:12]}")
+    return _load_torchscript(path, f"file:{path.name}:{_sha1(path)[:12]}", num_features=None)

@@ -9,17 +9,13 @@ SN-GAN linear decay driven by the G counter.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..norms import regularization_loss, set_generator
-from ..viz import save_png
 from .optim import linear_decay
 from .rng import RankGenerators, gather_states, restore_states
 
@@ -156,20 +152,3 @@ class AdversarialTask(L.LightningModule):
         values = {k: float(v) for k, v in metrics.items()}
         for logger in self.loggers:
             logger.log_metrics({**values, "g_iter": self.g_iter}, step=self.g_iter)
-
-    def write_picture(self, tag: str, grid: np.ndarray, name: str) -> Path | None:
-        """Save a uint8 HWC grid as ``<run dir>/samples/<name>`` and send it to the loggers.
-
-        Rank 0 only (others return None). Loggers differ in how they take images: W&B
-        gets the PNG, TensorBoard the array, CSV nothing.
-        """
-        if self.trainer is None or not self.trainer.is_global_zero:
-            return None
-        # default_root_dir, not log_dir: log_dir broadcasts, and only rank 0 is here.
-        path = save_png(grid, Path(self.trainer.default_root_dir) / "samples" / name)
-        for logger in self.loggers:
-            if hasattr(logger, "log_image"):  # W&B
-                logger.log_image(tag, [str(path)], step=self.g_iter)
-            elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
-                logger.experiment.add_image(tag, grid, self.g_iter, dataformats="HWC")
-        return path

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..loggers import log_image
 from ..viz import make_grid, save_png
 from .base import AdversarialTask
 from .losses import hinge_d, hinge_g
@@ -145,14 +146,17 @@ class ClassConditionalGAN(AdversarialTask):
         return ema(z, y)
 
     def write_samples(self) -> list[Path]:
-        """Grid PNG of all rows plus one PNG per class, under <run dir>/samples."""
+        """Grid PNG of all rows plus one PNG per class, under <log_dir>/samples."""
         if self.trainer is None or not self.trainer.is_global_zero:
             return []
         images = self.sample_grid()
+        # default_root_dir, not log_dir: log_dir broadcasts, and only rank 0 is here.
+        root = Path(self.trainer.default_root_dir) / "samples"
         cols, step = self.hparams.samples_per_class, self.g_iter
-        paths = [self.write_picture("samples", make_grid(images, cols), f"grid_{step:07d}.png")]
-        root = paths[0].parent
+        grid = make_grid(images, cols)
+        paths = [save_png(grid, root / f"grid_{step:07d}.png")]
         for row, cls in enumerate(self.sample_classes):
             chunk = images[row * cols : (row + 1) * cols]
             paths.append(save_png(make_grid(chunk, cols), root / f"class_{cls:04d}.png"))
+        log_image(self.loggers, "samples", paths[0], grid, step)
         return paths

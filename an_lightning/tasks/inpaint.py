@@ -10,9 +10,10 @@ from torch import Tensor, nn
 
 from ..data.mask_set import PRESETS, ensure_mask_set, load_mask_set, make_mask_set
 from ..data.masks import MaskSpec
+from ..loggers import log_image
 from ..metrics.inpainting import InpaintingScores, complete, masks_for
 from ..models.inpaint import composite, crop, hole_boxes
-from ..viz import make_grid
+from ..viz import make_grid, save_png
 from .base import AdversarialTask
 from .losses import gradient_penalty, wgan_d, wgan_g
 from .reconstruction import discount_weights, weighted_l1
@@ -236,9 +237,12 @@ class Inpainting(AdversarialTask):
             return
         self.log_dict(values, logger=False)  # callback metrics (checkpoint monitors)
         self.send_to_loggers(values)
-        if self._panel is not None:
+        if self._panel is not None and self.trainer.is_global_zero:
             grid = make_grid(self._panel, 4)
-            self.write_picture("inpainting", grid, f"inpaint_{self.g_iter:07d}.png")
+            # default_root_dir, not log_dir: log_dir broadcasts, and only rank 0 is here.
+            root = Path(self.trainer.default_root_dir) / "samples"
+            path = save_png(grid, root / f"inpaint_{self.g_iter:07d}.png")
+            log_image(self.loggers, "inpainting", path, grid, self.g_iter)
 
 
 def panel_rows(rows: list[tuple[Tensor, ...]], count: int) -> Tensor:

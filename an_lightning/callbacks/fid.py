@@ -1,0 +1,113 @@
+"""FID of the EMA generator during training, logged as ``fid/ema`` (what sweeps optimise).
+
+Small sample counts keep it affordable; the numbers are then biased upwards (FID at
+n = 5k is not FID at 50k) but comparable between runs with the same settings. Under
+DDP every rank generates its share and the feature moments are summed across ranks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+from ..data.base import ImageDataModule
+from ..metrics.data_reference import dataset_id, default_cache_dir
+from ..metrics.features import InceptionFeatures, load_feature_network
+from ..metrics.reference import ReferenceStats, compute_reference, reference_path
+from ..metrics.sampler import ema_sampler
+from ..metrics.suite import SampleCounts, evaluate_sampler
+
+METRIC = "fid/ema"
+
+
+class TrainingFID(Callback):
+    """Every ``every`` generator iterations (and at the last one), FID of G's EMA.
+
+    Args:
+        every: generator iterations between evaluations.
+        num_samples: generated images per evaluation (the same seeded latents each time).
+        reference_images: real training images for the reference statistics (cached,
+            see ``an_lightning.metrics.data_reference``; computed once per data set).
+        feature_network: ``fid-helper`` (offline), ``torch-fidelity``, or a file.
+        cache_dir: reference cache; default ``$AN_LIGHTNING_CACHE`` or ~/.cache. On
+            multi-node runs point it at a shared file system.
+    """
+
+    def __init__(
+        self,
+        every: int = 5000,
+        num_samples: int = 5000,
+        reference_images: int = 50_000,
+        feature_network: str = "fid-helper",
+        cache_dir: str | None = None,
+        batch_size: int = 50,
+        seed: int = 0,
+    ) -> None:
+        if every < 1 or num_samples < 2 or reference_images < 2 or batch_size < 1:
+            raise ValueError(
+                "TrainingFID needs every >= 1, num_samples >= 2, reference_images >= 2, "
+                "batch_size >= 1"
+            )
+        self.every, self.num_samples, self.reference_images = every, num_samples, reference_images
+        self.feature_network, self.batch_size, self.seed = feature_network, batch_size, seed
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.features: InceptionFeatures | None = None
+        self.reference: ReferenceStats | None = None
+        self._done_at = -1
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        data = trainer.datamodule
+        if not isinstance(data, ImageDataModule):
+            raise ValueError(
+                "TrainingFID takes its reference images from the DataModule: train with one "
+                "of an_lightning.data's DataModules"
+            )
+        self.features = load_feature_network(self.feature_network).to(pl_module.device)
+        self.reference = self._reference(trainer, data)
+
+    def _reference(self, trainer: L.Trainer, data: ImageDataModule) -> ReferenceStats:
+        """Cached statistics; rank 0 decides whether the cache is used, so that ranks
+        with different views of the cache folder never disagree about computing."""
+        limit = self.reference_images
+        name = dataset_id(data, limit)
+        path = reference_path(self.cache_dir or default_cache_dir(), name, self.features.name)
+        if trainer.strategy.broadcast(path.is_file()):
+            stats = (
+                ReferenceStats.load(path, name, self.features.name)
+                if trainer.is_global_zero
+                else None
+            )
+            return trainer.strategy.broadcast(stats)
+        per_rank = -(-limit // trainer.world_size)
+        stats = compute_reference(data.reference_loader(), self.features, name, limit=per_rank)
+        if trainer.is_global_zero:
+            stats.save(path)
+        return stats
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = pl_module.g_iter
+        last = step >= pl_module.hparams.max_g_steps
+        if step == self._done_at or not (step % self.every == 0 or last):
+            return
+        self._done_at = step
+        value = self.compute(pl_module)
+        pl_module.log(METRIC, value, on_step=True, on_epoch=False, logger=False, sync_dist=False)
+        for logger in pl_module.loggers:
+            logger.log_metrics({METRIC: value, "g_iter": step}, step=step)
+
+    def compute(self, pl_module: L.LightningModule) -> float:
+        """FID of ``pl_module``'s EMA generator against the reference (all ranks call it)."""
+        counts = SampleCounts(fid=self.num_samples, batch_size=self.batch_size)
+        result = evaluate_sampler(
+            ema_sampler(pl_module, self.seed),
+            pl_module.num_classes,
+            self.features,
+            self.reference,
+            counts,
+            metrics=["fid"],
+            seed=self.seed,
+            device=pl_module.device,
+        )
+        return float(result["fid"])

@@ -1,0 +1,54 @@
+"""Loading tasks from run directories and checkpoints, and the errors for bad paths."""
+
+import pytest
+import torch
+
+from an_lightning.cli.checkpoint import load_task, resolve_checkpoint, task_class
+from an_lightning.cli.run_dir import RunError
+from an_lightning.tasks import AdversarialTask, ClassConditionalGAN
+
+
+class OtherTask(AdversarialTask):
+    pass
+
+
+def test_a_run_directory_resolves_to_its_last_checkpoint(tiny_run):
+    assert resolve_checkpoint(tiny_run) == tiny_run / "checkpoints" / "last.ckpt"
+    task, ckpt = load_task(tiny_run)
+    assert isinstance(task, ClassConditionalGAN) and not task.training
+    assert task.g_iter == 4 and ckpt.name == "last.ckpt"
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    assert torch.equal(
+        task.state_dict()["generator.linear.weight"], saved["generator.linear.weight"]
+    )
+
+
+def test_a_checkpoint_file_is_taken_as_is(tiny_run):
+    periodic = tiny_run / "checkpoints" / "g_iter=0000004.ckpt"
+    assert resolve_checkpoint(periodic) == periodic
+    assert task_class(periodic) is ClassConditionalGAN
+
+
+def test_missing_and_empty_paths_say_what_to_pass(tmp_path):
+    with pytest.raises(RunError, match="does not exist"):
+        resolve_checkpoint(tmp_path / "nope.ckpt")
+    with pytest.raises(RunError, match="holds no checkpoint"):
+        resolve_checkpoint(tmp_path)
+
+
+def test_files_that_are_not_training_checkpoints(tmp_path):
+    text = tmp_path / "notes.ckpt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(RunError, match="cannot read"):
+        task_class(text)
+    bare = tmp_path / "weights.ckpt"
+    torch.save({"state_dict": {}}, bare)
+    with pytest.raises(RunError, match="not an an_lightning training checkpoint"):
+        task_class(bare)
+
+
+def test_the_wrong_kind_of_checkpoint_is_named(tiny_run):
+    with pytest.raises(
+        RunError, match="is a ClassConditionalGAN checkpoint; this command needs a OtherTask"
+    ):
+        load_task(tiny_run, OtherTask)

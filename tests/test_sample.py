@@ -1,0 +1,101 @@
+"""Sample pictures: class rows at shared z, random samples, class interpolation."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from an_lightning import sample
+from an_lightning.models import Generator
+from an_lightning.tasks import ClassConditionalGAN
+from an_lightning.viz import make_grid
+
+
+def generator() -> Generator:
+    g = Generator(32, num_classes=5, z_dim=8, ch=4).eval()
+    for m in g.modules():  # distinct classes (cbn starts with gain 1, bias 0 for all)
+        if isinstance(m, torch.nn.Embedding):
+            torch.nn.init.normal_(m.weight)
+    return g
+
+
+def test_columns_share_z_across_class_rows():
+    g = generator()
+    rows = sample.class_rows(g, [1, 4], 3, torch.Generator().manual_seed(0))
+    z = torch.randn(3, 8, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(rows[:3], g(z, torch.tensor([1, 1, 1])), atol=1e-5)
+    assert torch.allclose(rows[3:], g(z, torch.tensor([4, 4, 4])), atol=1e-5)
+
+
+def test_interpolation_rows_start_and_end_at_the_two_classes():
+    g = generator()
+    rows = sample.interpolation_rows(g, [(0, 3), (3, 2)], 4, 5, torch.Generator().manual_seed(1))
+    z = torch.randn(2, 8, generator=torch.Generator().manual_seed(1))
+    assert rows.shape == (8, 3, 32, 32)
+    ends = g(z.repeat_interleave(2, 0), torch.tensor([0, 3, 3, 2]))
+    assert torch.allclose(rows[[0, 3, 4, 7]], ends, atol=1e-5)
+    assert not torch.allclose(rows[1], rows[0], atol=1e-3)  # in between differs
+
+
+def test_command_writes_every_picture(tiny_run, tmp_path, capsys):
+    out = tmp_path / "pics"
+    paths = sample.main(
+        [
+            str(tiny_run),
+            "--out",
+            str(out),
+            "--classes",
+            "2",
+            "5",
+            "7",
+            "--per-class",
+            "4",
+            "--random",
+            "16",
+            "--steps",
+            "5",
+            "--device",
+            "cpu",
+        ]
+    )
+    names = sorted(p.name for p in paths)
+    assert names == [
+        "class_0002.png",
+        "class_0005.png",
+        "class_0007.png",
+        "classes.png",
+        "interpolation.png",
+        "random.png",
+    ]
+    side = 32 + 2  # image + padding
+    assert np.asarray(Image.open(out / "classes.png")).shape == (3 * side + 2, 4 * side + 2, 3)
+    assert np.asarray(Image.open(out / "interpolation.png")).shape == (
+        2 * side + 2,
+        5 * side + 2,
+        3,
+    )
+    assert np.asarray(Image.open(out / "random.png")).shape == (2 * side + 2, 8 * side + 2, 3)
+    assert "generator iteration 4" in capsys.readouterr().out
+
+
+def test_the_ema_generator_is_sampled_unless_raw(tiny_run, tmp_path):
+    task = ClassConditionalGAN.load_from_checkpoint(tiny_run / "checkpoints" / "last.ckpt")
+    a = sample.main(
+        [str(tiny_run), "--out", str(tmp_path / "ema"), "--random", "0", "--device", "cpu"]
+    )
+    b = sample.main(
+        [str(tiny_run), "--out", str(tmp_path / "raw"), "--random", "0", "--raw", "--device", "cpu"]
+    )
+    assert a[0].read_bytes() != b[0].read_bytes()
+    rows = sample.class_rows(
+        task.g_ema.module.eval(), list(range(10)), 8, torch.Generator().manual_seed(0)
+    )
+
+    assert np.array_equal(np.asarray(Image.open(a[0])), make_grid(rows, 8))
+
+
+def test_bad_classes_and_checkpoints_are_clear_errors(tiny_run, tmp_path):
+    with pytest.raises(SystemExit, match=r"--classes \[10\] outside \[0, 10\)"):
+        sample.main([str(tiny_run), "--out", str(tmp_path), "--classes", "3", "10"])
+    with pytest.raises(SystemExit, match="does not exist"):
+        sample.main([str(tmp_path / "none.ckpt"), "--out", str(tmp_path)])
