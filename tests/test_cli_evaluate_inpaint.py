@@ -4,16 +4,12 @@ import csv
 import json
 import math
 
-from inpaint_fixtures import run_fit, tiny_config
-
 from an_lightning import evaluate
 
 
-def test_evaluate_scores_an_inpainting_run_on_its_fixed_masks(tmp_path, capsys):
-    config = tiny_config(tmp_path / "run", max_g_steps=2)  # validates at step 2
-    run_fit(tmp_path, "tiny", config)
-    result = evaluate.main([str(tmp_path / "run"), "--batch-size", "4"])
-    logged = list(csv.DictReader((tmp_path / "run/metrics.csv").open()))
+def test_evaluate_scores_an_inpainting_run_on_its_fixed_masks(inpaint_run, capsys):
+    result = evaluate.main([str(inpaint_run), "--batch-size", "4"])
+    logged = list(csv.DictReader((inpaint_run / "metrics.csv").open()))
     validated = next(row for row in logged if row.get("val/psnr_rect"))
     for key in ("psnr/rect", "ssim/medium", "mae/thick"):  # the same images, masks, weights
         name, preset = key.split("/")
@@ -22,7 +18,7 @@ def test_evaluate_scores_an_inpainting_run_on_its_fixed_masks(tmp_path, capsys):
         assert 5 < result[f"psnr/{preset}"] < 60
         assert 0 < result[f"ssim/{preset}"] <= 1 and 0 <= result[f"mae/{preset}"] < 1
     assert result["images"] == 6 and result["generator"] == "ema"
-    assert result["masks"] == str(tmp_path / "eval_masks")  # the run's own mask set
-    record = json.loads((tmp_path / "run/checkpoints/last.eval.json").read_text())
+    assert result["masks"] == str(inpaint_run.parent / "eval_masks")  # the run's own mask set
+    record = json.loads((inpaint_run / "checkpoints/last.eval.json").read_text())
     assert record[-1]["task"] == "Inpainting" and record[-1]["results"] == result
     assert "psnr/rect" in capsys.readouterr().out

@@ -6,19 +6,14 @@ import sys
 import numpy as np
 import pytest
 import torch
-from inpaint_fixtures import run_fit, tiny_config
 from PIL import Image
 
 from an_lightning import inpaint
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("inpaint_ckpt")
-    config = tiny_config(folder / "run", max_g_steps=1)
-    config["trainer"]["limit_val_batches"] = 0
-    run_fit(folder, "tiny", config)
-    return folder / "run/checkpoints/last.ckpt"
+@pytest.fixture
+def checkpoint(inpaint_run):
+    return inpaint_run / "checkpoints/last.ckpt"
 
 
 @pytest.fixture

@@ -96,8 +96,8 @@ def test_training_validates_writes_panels_and_resumes_bit_exact(tmp_path):
 
 
 def test_batches_too_small_for_the_critic_steps_fail_clearly(tmp_path):
-    config = tiny_config(tmp_path / "run", n_dis=5)
-    with pytest.raises(ValueError, match="multiple of 6"):
+    config = tiny_config(tmp_path / "run", n_dis=6)  # 7 chunks from batches of 6
+    with pytest.raises(ValueError, match="multiple of 7"):
         run_fit(tmp_path, "small", config)
 
 
