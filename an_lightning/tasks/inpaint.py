@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..data.mask_set import PRESETS, ensure_mask_set, load_mask_set, make_mask_set
+from ..data.mask_set import PRESETS, load_mask_set, make_mask_set, save_mask_set
 from ..data.masks import MaskSpec
 from ..loggers import log_image
 from ..metrics.inpainting import InpaintingScores, complete, masks_for
@@ -198,9 +198,7 @@ class Inpainting(AdversarialTask):
         else:
             masks = make_mask_set(size, hp.eval_mask_count, hp.eval_mask_seed, presets)
             if self.trainer is None or self.trainer.is_global_zero:
-                masks = ensure_mask_set(
-                    folder, size, hp.eval_mask_count, hp.eval_mask_seed, presets
-                )
+                save_mask_set(masks, folder)
         for preset, stack in masks.items():
             if stack.shape[-1] != size or stack.shape[-2] != size:
                 raise ValueError(
