@@ -49,6 +49,13 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--partition", help="--slurm: the partition")
     p.add_argument("--gpus", type=int, default=0, help="--slurm: GPUs (and DDP ranks) per run")
     p.add_argument("--max-parallel", type=int, help="--slurm: at most K tasks at once")
+    p.add_argument(
+        "--sbatch",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="--slurm: another sbatch option, e.g. --sbatch=--time=48:00:00 (repeatable)",
+    )
     p.add_argument("--template", type=Path, default=TEMPLATE, help="--slurm: the job script")
     p.add_argument("--dry-run", action="store_true", help="--slurm: print, do not submit")
     return p.parse_args(argv), overrides
@@ -89,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         check_runs(sweep, {i: fit_args(sweep, cmds[i]) for i in chosen})
         if args.slurm:
             request = ArrayRequest(
-                args.runs_root, args.partition, args.gpus, args.max_parallel, args.template
+                args.runs_root,
+                args.partition,
+                args.gpus,
+                args.max_parallel,
+                args.template,
+                tuple(args.sbatch),
             )
             sbatch = sbatch_command(sweep, len(points), request, overrides)
             if args.dry_run:
