@@ -19,6 +19,12 @@ from pathlib import Path
 BINARIES = ("slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def missing_binaries() -> list[str]:
     return [b for b in BINARIES if shutil.which(b) is None]
 
@@ -55,8 +61,8 @@ class Cluster:
                     f"SlurmdPidFile={folder / 'slurmd.pid'}",
                     f"SlurmctldLogFile={folder / 'slurmctld.log'}",
                     f"SlurmdLogFile={folder / 'slurmd.log'}",
-                    "SlurmctldPort=6917",
-                    "SlurmdPort=6918",
+                    f"SlurmctldPort={free_port()}",
+                    f"SlurmdPort={free_port()}",
                     f"NodeName={self.host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=16000",
                     f"PartitionName=test Nodes={self.host} Default=YES MaxTime=INFINITE State=UP",
                     "",

@@ -173,3 +173,14 @@ def test_run_local_trains_each_point_in_its_own_run_dir(tmp_path):
         assert [p.name.rsplit("-", 2)[-2:] for p in (run / "wandb").glob("offline-run-*")] == [
             ["tiny", str(i)]
         ]
+
+
+def test_a_wandb_agent_run_gets_its_own_run_dir(monkeypatch):
+    """Agent runs share the base config's run_dir; each needs its own, named by its W&B id."""
+    from an_lightning.cli.run_dir import agent_run_dir
+
+    monkeypatch.delenv("WANDB_SWEEP_ID", raising=False)
+    monkeypatch.setenv("WANDB_RUN_ID", "abc123")
+    assert agent_run_dir(Path("runs/imagenet_an")) is None  # not under an agent
+    monkeypatch.setenv("WANDB_SWEEP_ID", "sw42")
+    assert agent_run_dir(Path("runs/imagenet_an")) == Path("runs/sweep-sw42/abc123")
