@@ -21,7 +21,7 @@ import torch
 from slurm_cluster import Cluster, missing_binaries
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS, EVERY = 30, 10
+STEPS, EVERY = 60, 10
 OVERRIDES = [
     f"--model.init_args.max_g_steps={STEPS}",
     f"--checkpoint_every={EVERY}",
@@ -100,9 +100,14 @@ def test_array_tasks_survive_requeue_and_sigusr1(tmp_path, cluster):
     cluster.run("scontrol", "requeue", f"{job}_0")
     requeued_at = time.monotonic() - start
 
+    # SLURM refuses to signal an array task while a sibling is being requeued.
+    wait_for(
+        "task 0 back in the queue", lambda: task_state(cluster, job, 0) == "PENDING", 120, cluster
+    )
+
     # Task 1: SIGUSR1, as before a time limit; Lightning checkpoints and requeues.
     wait_for("task 1's first checkpoint", lambda: periodic(run[1]), 600, cluster)
-    assert task_state(cluster, job, 1) == "RUNNING"
+    assert task_state(cluster, job, 1) == "RUNNING" and periodic(run[1])[-1] < STEPS
     cluster.run("scancel", "--signal=USR1", f"{job}_1")
     hpc = run[1] / "hpc_ckpt_1.ckpt"
     wait_for("task 1's SIGUSR1 checkpoint", hpc.is_file, 120, cluster)
