@@ -30,6 +30,7 @@ OVERRIDES = [
     "--data.init_args.batch_size=16",
     "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false",
+    "--trainer.callbacks=null",  # the demo's FID and layout callbacks: minutes of Inception
 ]
 
 pytestmark = [
