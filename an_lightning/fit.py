@@ -20,8 +20,15 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from .cli.errors import root_cause
 from .cli.final_checkpoint import FinalCheckpoint
+from .cli.preemption import SweepPreemption
 from .cli.progress import GIterProgressBar
-from .cli.run_dir import RunError, check_compatible, config_filename, newest_checkpoint
+from .cli.run_dir import (
+    RunError,
+    agent_run_dir,
+    check_compatible,
+    config_filename,
+    newest_checkpoint,
+)
 from .data.base import ImageDataModule
 from .tasks import AdversarialTask
 
@@ -49,7 +56,8 @@ class FitCLI(LightningCLI):
         )
 
     def before_instantiate_classes(self) -> None:
-        self.run_dir = Path(self.config.run_dir or Path("runs") / self._config_name())
+        configured = Path(self.config.run_dir or Path("runs") / self._config_name())
+        self.run_dir = agent_run_dir(configured) or configured
         for logger in _as_list(self.config.trainer.get("logger")):
             init = logger.get("init_args") if hasattr(logger, "get") else None
             if init is None:
@@ -71,7 +79,7 @@ class FitCLI(LightningCLI):
             save_top_k=1,  # the newest periodic checkpoint, plus last.ckpt
             every_n_train_steps=self.config.checkpoint_every * optimizer_steps,
         )
-        callbacks = [checkpoint, FinalCheckpoint(checkpoint.dirpath)]
+        callbacks = [checkpoint, FinalCheckpoint(checkpoint.dirpath), SweepPreemption()]
         if self.config.trainer.get("enable_progress_bar") is not False:
             callbacks.append(GIterProgressBar())
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": callbacks}
@@ -100,19 +108,24 @@ def to_cli_args(argv: list[str]) -> list[str]:
     return ["--config", first, *rest]
 
 
+def build_cli(args: list[str], cli_class: type[FitCLI] = FitCLI, **parser_kwargs) -> FitCLI:
+    """The fit CLI on ``args`` (already through ``to_cli_args``); ``cli_class`` may skip steps."""
+    return cli_class(
+        AdversarialTask,
+        ImageDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        run=False,
+        args=args,
+        save_config_kwargs={"overwrite": False},
+        parser_kwargs={"description": __doc__.split("\n\n")[0], **parser_kwargs},
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = to_cli_args(sys.argv[1:] if argv is None else argv)
     try:
-        cli = FitCLI(
-            AdversarialTask,
-            ImageDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            run=False,
-            args=args,
-            save_config_kwargs={"overwrite": False},
-            parser_kwargs={"description": __doc__.split("\n\n")[0]},
-        )
+        cli = build_cli(args)
     except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
         # Building the model or data failed (bad norm, resolution, data path...): the
         # innermost error names the problem; jsonargparse's wrapping only buries it.

@@ -7,6 +7,7 @@ import torch
 from data_fixtures import class_folders
 
 from an_lightning import evaluate
+from an_lightning.data.shards import Options, write_shards
 from an_lightning.metrics.features import load_feature_network
 from an_lightning.metrics.frechet import FeatureMoments, frechet_distance
 from an_lightning.metrics.reference import ReferenceStats
@@ -140,3 +141,23 @@ def test_offline_inception_end_to_end(tiny_run, tmp_path):
     )
     assert result["feature_network"].startswith("tf-inception-2015-12-05:fid-helper:")
     assert torch.isfinite(torch.tensor(result["fid"])) and result["fid"] > 0
+
+
+def test_reference_from_shards_must_match_the_model_size(tiny_run, toy_features, tmp_path):
+    class_folders(tmp_path / "src", [f"c{i}" for i in range(10)], 2, size=(40, 36))
+    write_shards(tmp_path / "src", tmp_path / "s32", Options(size=32, shard_size=8), progress=False)
+    result = run(
+        tiny_run,
+        toy_features,
+        tmp_path,
+        "--ref",
+        str(tmp_path / "s32"),
+        "--metrics",
+        "fid",
+        "--num-samples",
+        "10",
+    )
+    assert result["reference"].startswith("ShardDataModule-") and result["fid"] > 0
+    write_shards(tmp_path / "src", tmp_path / "s16", Options(size=16, shard_size=8), progress=False)
+    with pytest.raises(SystemExit, match="hold 16px images but the model makes 32px"):
+        run(tiny_run, toy_features, tmp_path, "--ref", str(tmp_path / "s16"), "--num-samples", "4")

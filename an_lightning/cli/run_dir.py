@@ -7,6 +7,7 @@ Nothing in it is ever overwritten by a new start: a re-run resumes.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -14,6 +15,20 @@ import torch
 
 class RunError(ValueError):
     """A problem with a run directory or checkpoint, worded for the command line."""
+
+
+def agent_run_dir(configured: Path) -> Path | None:
+    """``<parent>/sweep-<id>/<run id>`` when started by ``wandb agent``, else None.
+
+    The agent passes every run the same base config (so the same ``run_dir``) and
+    names the run in ``WANDB_RUN_ID``: each run needs its own directory, named by
+    that id so the W&B logger continues the agent's run, and so a run W&B re-queues
+    after preemption (same id) resumes from its own checkpoints.
+    """
+    sweep, run = os.environ.get("WANDB_SWEEP_ID"), os.environ.get("WANDB_RUN_ID")
+    if not (sweep and run):
+        return None
+    return configured.parent / f"sweep-{sweep}" / run
 
 
 def newest_checkpoint(run_dir: Path) -> Path | None:

@@ -1,0 +1,58 @@
+"""Check a sweep against the experiment: every parameter a config key, every run parsable.
+
+Uses the fit CLI's own parser (LightningCLI + jsonargparse) without building the
+model or data, so a typo in a dotted key or a value of the wrong type stops the
+sweep before any run directory is written or any job submitted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+from .spec import Sweep, SweepError
+
+
+def parse_fit_args(args: list[str]):
+    """The fit CLI's parsed config for ``args`` (``CONFIG.yaml --k=v ...``), nothing built."""
+    from jsonargparse import ArgumentError
+
+    from .. import fit
+
+    class ParseOnly(fit.FitCLI):
+        def _set_seed(self) -> None: ...
+        def _add_instantiators(self) -> None: ...
+        def before_instantiate_classes(self) -> None: ...
+        def instantiate_classes(self) -> None: ...
+        def after_instantiate_classes(self) -> None: ...
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            cli = fit.build_cli(fit.to_cli_args(args), ParseOnly, exit_on_error=False)
+    except (ArgumentError, SystemExit) as exc:
+        raise SweepError(" ".join(f"{exc} {err.getvalue()}".split())) from None
+    return cli.parser, cli.config
+
+
+def check_parameters(sweep: Sweep, base_args: list[str]) -> None:
+    """``SweepError`` unless every parameter is a key of the base config (or ``config``)."""
+    _, config = parse_fit_args(base_args)
+    known = set(config.keys()) | {"config"}
+    unknown = [name for name in sweep.config.get("parameters", {}) if name not in known]
+    if unknown:
+        base = " ".join(base_args[:1])
+        raise SweepError(
+            f"{sweep.path}: parameter {unknown[0]!r} is not a config key of {base} "
+            f"(parameters are dotted config keys; list them with "
+            f"`python -m an_lightning.fit {base} --print_config`)"
+        )
+
+
+def check_runs(sweep: Sweep, run_args: dict[int, list[str]]) -> None:
+    """``SweepError`` naming the first grid point whose arguments the fit CLI rejects."""
+    for index, args in run_args.items():
+        try:
+            parse_fit_args(args)
+        except SweepError as err:
+            raise SweepError(f"{sweep.path}: run {index} does not parse: {err}") from None
