@@ -201,3 +201,12 @@ def fit_free_init(config: dict) -> dict[str, torch.Tensor]:
     torch.manual_seed(config["seed_everything"])
     model = parser.instantiate_classes(parser.parse_object({"model": config["model"]})).model
     return dict(model.named_parameters())
+
+
+def test_model_and_data_seeds_may_differ(tmp_path):
+    """Both have a ``seed``; Lightning refuses to log two values under one name."""
+    config = tiny_config(tmp_path / "run", max_g_steps=1, seed=3)
+    config["data"]["init_args"]["seed"] = 5
+    fit.main([str(write(tmp_path / "seeds.yaml", config))])
+    logged = yaml.safe_load((tmp_path / "run" / "hparams.yaml").read_text())
+    assert logged["seed"] == 3 and logged["data.seed"] == 5

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader
 
 from an_lightning.data.augment import BatchAugment
@@ -32,6 +33,13 @@ class ImageDataModule(L.LightningDataModule):
     def __init__(self) -> None:
         super().__init__()
         self._plain, self._flipping = BatchAugment(hflip=False), BatchAugment(hflip=True)
+
+    @property
+    def hparams_initial(self) -> AttributeDict:
+        """What loggers get, prefixed ``data.``: Lightning merges these with the model's
+        and refuses a key both have with different values (``seed``)."""
+        own = super().hparams_initial
+        return AttributeDict({f"data.{k}": v for k, v in own.items() if not k.startswith("_")})
 
     def to_model_batch(self, batch: Batch, flip: bool = False) -> Batch:
         """uint8 loader batch -> float32 [-1, 1] images (randomly flipped if ``flip``)."""

@@ -11,7 +11,8 @@ export MALLOC_MMAP_THRESHOLD_=68719476736 MALLOC_TRIM_THRESHOLD_=68719476736
 for v in ${variants[@]}; do
   run=runs/small_ablation/$v-s$seed
   python -m an_lightning.fit experiments/demo.yaml --config experiments/small_ablation/$v.yaml \
-    --seed_everything "$seed" --model.init_args.seed "$seed" --run_dir "$run" \
+    --seed_everything "$seed" --model.init_args.seed "$seed" \
+    --run_dir "$run" \
     --trainer.callbacks=null --trainer.enable_progress_bar=false
   python -m an_lightning.evaluate "$run" --metrics fid,kid --num-samples 1000 \
     --batch-size 100 --num-workers 0 --device cpu
