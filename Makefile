@@ -9,6 +9,9 @@ PIPFLAGS := -c constraints.txt --disable-pip-version-check -q
 # Allocation-heavy torch ops are 5-30x faster on glibc with these (docs/benchmarks.md).
 export MALLOC_MMAP_THRESHOLD_ ?= 68719476736
 export MALLOC_TRIM_THRESHOLD_ ?= 68719476736
+# OpenMP threads sleep instead of spinning between ops: with other jobs on the cores,
+# spinning made small torch ops 60-100x slower (a 200-step demo: 15 min vs 1.5 min).
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup test lint demo bench clean
 

@@ -102,7 +102,7 @@ def test_reference_from_an_image_folder_and_from_a_stats_file(tiny_run, toy_feat
     ("extra", "message"),
     [
         (["--metrics", "fid,sharpness"], "unknown metrics"),
-        (["--metrics", "is"], "has no logits"),
+        (["--metrics", "is"], "IS needs class logits"),
         (["--metrics", "intra_fid", "--intra-classes", "0,12"], r"outside \[0, 10\)"),
         (["--ref", "/no/such/data"], "neither a statistics .pt file"),
     ],
