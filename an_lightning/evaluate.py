@@ -41,7 +41,11 @@ warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance` wi
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m an_lightning.evaluate", description=__doc__)
     p.add_argument("checkpoint", help="a run directory (its last.ckpt) or a .ckpt file")
-    p.add_argument("--metrics", default="fid,kid", help=f"comma list of {','.join(METRICS)}")
+    p.add_argument(
+        "--metrics",
+        help=f"comma list; GAN: {','.join(METRICS)} (default fid,kid); inpainting: "
+        "psnr,ssim,mae,fid (default psnr,ssim,mae)",
+    )
     p.add_argument("--num-samples", type=int, default=50_000, help="generated images (FID/KID/IS)")
     p.add_argument("--intra-classes", default="all", help="'all' or a comma list, for intra_fid")
     p.add_argument("--intra-samples", type=int, default=5_000, help="per class, for intra_fid")
@@ -94,7 +98,7 @@ def reference_for(task: ClassConditionalGAN, ckpt: Path, features, args, classes
 
 def evaluate_gan(task: ClassConditionalGAN, ckpt: Path, args: argparse.Namespace) -> Result:
     """FID/KID/IS/intra-FID of the (EMA) generator; see ``evaluate_sampler``."""
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    metrics = [m.strip() for m in (args.metrics or "fid,kid").split(",") if m.strip()]
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise ValueError(f"unknown metrics {unknown}: choose from {','.join(METRICS)}")

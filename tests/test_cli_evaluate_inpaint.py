@@ -4,6 +4,8 @@ import csv
 import json
 import math
 
+import pytest
+
 from an_lightning import evaluate
 
 
@@ -22,3 +24,25 @@ def test_evaluate_scores_an_inpainting_run_on_its_fixed_masks(inpaint_run, capsy
     record = json.loads((inpaint_run / "checkpoints/last.eval.json").read_text())
     assert record[-1]["task"] == "Inpainting" and record[-1]["results"] == result
     assert "psnr/rect" in capsys.readouterr().out
+
+
+def test_fid_of_the_filled_images_on_request(inpaint_run, toy_features):
+    result = evaluate.main(
+        [
+            str(inpaint_run),
+            "--batch-size",
+            "4",
+            "--metrics",
+            "psnr,fid",
+            "--feature-network",
+            str(toy_features),
+        ]
+    )
+    assert {k.split("/")[0] for k in result if "/" in k} == {"psnr", "fid"}
+    assert all(result[f"fid/{p}"] > 0 for p in ("rect", "thin", "medium", "thick"))
+    assert result["feature_network"].startswith("file:toy.pt:")
+
+
+def test_unknown_inpainting_metrics_are_an_error(inpaint_run):
+    with pytest.raises(SystemExit, match=r"unknown metrics \['kid'\] for inpainting"):
+        evaluate.main([str(inpaint_run), "--metrics", "psnr,kid"])

@@ -1,4 +1,5 @@
-"""``python -m an_lightning.evaluate`` for inpainting checkpoints: PSNR / SSIM / MAE.
+"""``python -m an_lightning.evaluate`` for inpainting checkpoints: PSNR / SSIM / MAE,
+and with ``--metrics ...,fid`` the FID of the filled images against the originals.
 
 The (EMA) generator fills the fixed evaluation masks (``data.mask_set``) on held-out
 images: by default the validation split of the data the checkpoint was trained on, or
@@ -17,7 +18,9 @@ import torch
 from ..data import FolderDataModule
 from ..data.base import ImageDataModule
 from ..data.mask_set import ensure_mask_set
-from ..metrics.inpainting import evaluate_inpainting
+from ..metrics.features import load_feature_network
+from ..metrics.inpainting import METRICS as INPAINT_METRICS
+from ..metrics.inpainting import evaluate_inpainting, inpainting_fid
 from ..tasks import Inpainting
 from .reference_source import training_data
 from .run_dir import RunError
@@ -49,6 +52,11 @@ def mask_folder(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> Path:
     return ckpt.parent.parent / "eval_masks"  # <run dir>/checkpoints/x.ckpt
 
 
+def _metric_names(spec: str | None) -> list[str]:
+    """``--metrics`` for inpainting; default PSNR, SSIM and MAE (FID only when asked)."""
+    return [m.strip() for m in (spec or "psnr,ssim,mae").split(",") if m.strip()]
+
+
 def evaluate_inpaint(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> Result:
     """PSNR/SSIM/MAE per mask preset of the composited output (``evaluate_inpainting``)."""
     size = task.discriminator.image_size
@@ -75,9 +83,18 @@ def evaluate_inpaint(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> 
     presets = tuple(hp.eval_presets)
     masks = ensure_mask_set(folder, size, hp.eval_mask_count, hp.eval_mask_seed, presets)
     generator = task.generator if args.raw else task.g_ema.module
+    metrics = set(_metric_names(args.metrics))
+    unknown = sorted(metrics - {*INPAINT_METRICS, "fid"})
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown} for inpainting: psnr, ssim, mae, fid")
     scores = evaluate_inpainting(
         generator.to(args.device), images, masks, batch_size=args.batch_size
     )
+    scores = {k: v for k, v in scores.items() if k.split("/")[0] in metrics}
+    if "fid" in metrics:
+        features = load_feature_network(args.feature_network).to(args.device)
+        fids = inpainting_fid(generator, images, masks, features, args.batch_size)
+        scores |= {**fids, "feature_network": features.name}
     return {
         **scores,
         "images": int(images.shape[0]),
