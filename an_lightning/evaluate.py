@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="fid-helper | torch-fidelity | timm:<model> | a TorchScript file",
     )
     p.add_argument("--is-classifier", help="TorchScript: uint8 images -> logits, for offline IS")
-    p.add_argument("--kid-subset-size", type=int, help="default: min(1000, samples, reals)")
+    p.add_argument("--kid-subset-size", type=int, help="default: min(1000, samples / 2, reals / 2)")
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--num-workers", type=int, default=2, help="data loader workers (reference)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -122,7 +122,10 @@ def evaluate_gan(task: ClassConditionalGAN, ckpt: Path, args: argparse.Namespace
         fid=args.num_samples,
         intra_fid_per_class=args.intra_samples,
         batch_size=args.batch_size,
-        kid_subset_size=args.kid_subset_size or max(2, min(1000, args.num_samples, reals)),
+        # Half of the smaller set at most, so that the subsets differ and kid_std means
+        # something; 1000 (Binkowski et al.) once there are 2000 of each.
+        kid_subset_size=args.kid_subset_size
+        or max(2, min(1000, args.num_samples // 2, reals // 2)),
     )
     classifier = None
     if args.is_classifier:

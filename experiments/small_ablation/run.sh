@@ -15,5 +15,5 @@ for v in ${variants[@]}; do
     --run_dir "$run" \
     --trainer.callbacks=null --trainer.enable_progress_bar=false
   python -m an_lightning.evaluate "$run" --metrics fid,kid --num-samples 1000 \
-    --batch-size 100 --num-workers 0 --device cpu
+    --kid-subset-size 1000 --batch-size 100 --num-workers 0 --device cpu
 done
