@@ -20,7 +20,7 @@ from ..data.base import ImageDataModule
 from ..data.mask_set import ensure_mask_set
 from ..metrics.features import load_feature_network
 from ..metrics.inpainting import METRICS as INPAINT_METRICS
-from ..metrics.inpainting import evaluate_inpainting, inpainting_fid
+from ..metrics.inpainting import evaluate_inpainting
 from ..tasks import Inpainting
 from .reference_source import training_data
 from .run_dir import RunError
@@ -87,14 +87,15 @@ def evaluate_inpaint(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> 
     unknown = sorted(metrics - {*INPAINT_METRICS, "fid"})
     if unknown:
         raise ValueError(f"unknown metrics {unknown} for inpainting: psnr, ssim, mae, fid")
-    scores = evaluate_inpainting(
-        generator.to(args.device), images, masks, batch_size=args.batch_size
-    )
-    scores = {k: v for k, v in scores.items() if k.split("/")[0] in metrics}
+    features = None
     if "fid" in metrics:
         features = load_feature_network(args.feature_network).to(args.device)
-        fids = inpainting_fid(generator, images, masks, features, args.batch_size)
-        scores |= {**fids, "feature_network": features.name}
+    scores = evaluate_inpainting(
+        generator.to(args.device), images, masks, batch_size=args.batch_size, features=features
+    )
+    scores = {k: v for k, v in scores.items() if k.split("/")[0] in metrics}
+    if features is not None:
+        scores["feature_network"] = features.name
     return {
         **scores,
         "images": int(images.shape[0]),

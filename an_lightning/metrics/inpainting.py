@@ -65,6 +65,7 @@ def evaluate_inpainting(
     masks: Mapping[str, Tensor],
     batch_size: int = 16,
     device: torch.device | str | None = None,
+    features: nn.Module | None = None,
 ) -> dict[str, float]:
     """Scores of ``generator`` on ``images`` with each preset of ``masks``.
 
@@ -74,14 +75,25 @@ def evaluate_inpainting(
         images: (N, 3, H, W) ground truth, float in [-1, 1] (or uint8, scaled here).
         masks: {preset: (M, 1, H, W) masks, 1 = missing}, e.g. ``ensure_mask_set(...)``.
         device: where to run (default: the generator's device).
+        features: an ``InceptionFeatures``; if given, also the FID between the filled
+            images and the same images unfilled (0 for a perfect fill), from the same
+            generator pass.
 
-    Returns ``{"psnr/<preset>": ..., "ssim/<preset>": ..., "mae/<preset>": ...}``.
+    Returns ``{"psnr/<preset>": ..., "ssim/<preset>": ..., "mae/<preset>": ...}`` (and
+    ``"fid/<preset>"`` with ``features``).
     """
     if images.dtype == torch.uint8:
         images = images.float() / 127.5 - 1
     if device is None:
         device = next(generator.parameters()).device
     generator = generator.eval()
+    batches = range(0, images.shape[0], batch_size)
+    reference = None
+    if features is not None:
+        real = FeatureMoments(features.num_features)
+        for start in batches:
+            real.update(features(images[start : start + batch_size])["pool"].cpu())
+        reference = real.compute()
     results = {}
     for preset, stack in masks.items():
         if stack.shape[-2:] != images.shape[-2:]:
@@ -90,41 +102,15 @@ def evaluate_inpainting(
                 f"{tuple(images.shape[-2:])}; make the mask set at the image size"
             )
         scores = InpaintingScores().to(device)
-        for start in range(0, images.shape[0], batch_size):
+        filled = FeatureMoments(features.num_features) if features is not None else None
+        for start in batches:
             x = images[start : start + batch_size].to(device)
             m = masks_for(stack, start, x.shape[0]).to(device)
-            scores.update(complete(generator, x, m)[1], x)
+            final = complete(generator, x, m)[1]
+            scores.update(final, x)
+            if filled is not None:
+                filled.update(features(final)["pool"].cpu())
         results.update({f"{k}/{preset}": v for k, v in scores.compute().items()})
-    return results
-
-
-@torch.no_grad()
-def inpainting_fid(
-    generator: nn.Module,
-    images: Tensor,
-    masks: Mapping[str, Tensor],
-    features: nn.Module,
-    batch_size: int = 16,
-) -> dict[str, float]:
-    """FID between the composited outputs and the ground truth, per mask preset.
-
-    The same images on both sides, so the number measures only what filling the holes
-    changes (0 for a perfect fill). ``features``: an ``InceptionFeatures``.
-    """
-    if images.dtype == torch.uint8:
-        images = images.float() / 127.5 - 1
-    device = next(generator.parameters()).device
-    generator = generator.eval()
-    real = FeatureMoments(features.num_features)
-    for start in range(0, images.shape[0], batch_size):
-        real.update(features(images[start : start + batch_size])["pool"].cpu())
-    reference = real.compute()
-    results = {}
-    for preset, stack in masks.items():
-        filled = FeatureMoments(features.num_features)
-        for start in range(0, images.shape[0], batch_size):
-            x = images[start : start + batch_size].to(device)
-            m = masks_for(stack, start, x.shape[0]).to(device)
-            filled.update(features(complete(generator, x, m)[1])["pool"].cpu())
-        results[f"fid/{preset}"] = frechet_distance(filled.compute(), reference)
+        if filled is not None:
+            results[f"fid/{preset}"] = frechet_distance(filled.compute(), reference)
     return results
