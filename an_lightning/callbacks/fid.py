@@ -13,9 +13,9 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 from ..data.base import ImageDataModule
-from ..metrics.data_reference import dataset_id, default_cache_dir
+from ..metrics.data_reference import data_reference
 from ..metrics.features import InceptionFeatures, load_feature_network
-from ..metrics.reference import ReferenceStats, compute_reference, reference_path
+from ..metrics.reference import ReferenceStats
 from ..metrics.sampler import ema_sampler
 from ..metrics.suite import SampleCounts, evaluate_sampler
 
@@ -65,26 +65,8 @@ class TrainingFID(Callback):
                 "of an_lightning.data's DataModules"
             )
         self.features = load_feature_network(self.feature_network).to(pl_module.device)
-        self.reference = self._reference(trainer, data)
-
-    def _reference(self, trainer: L.Trainer, data: ImageDataModule) -> ReferenceStats:
-        """Cached statistics; rank 0 decides whether the cache is used, so that ranks
-        with different views of the cache folder never disagree about computing."""
-        limit = self.reference_images
-        name = dataset_id(data, limit)
-        path = reference_path(self.cache_dir or default_cache_dir(), name, self.features.name)
-        if trainer.strategy.broadcast(path.is_file()):
-            stats = (
-                ReferenceStats.load(path, name, self.features.name)
-                if trainer.is_global_zero
-                else None
-            )
-            return trainer.strategy.broadcast(stats)
-        per_rank = -(-limit // trainer.world_size)
-        stats = compute_reference(data.reference_loader(), self.features, name, limit=per_rank)
-        if trainer.is_global_zero:
-            stats.save(path)
-        return stats
+        # Cached; under DDP each rank reads its share and the moments are summed.
+        self.reference = data_reference(data, self.features, self.cache_dir, self.reference_images)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = pl_module.g_iter

@@ -159,17 +159,34 @@ def cached_reference(
 ) -> ReferenceStats:
     """Load the cached statistics of ``dataset`` under ``features``, computing them once.
 
-    A cache lacking a requested class or KID features is recomputed; under DDP only
-    rank 0 writes it (KID features are then rank 0's share).
+    A cache lacking a requested class or KID features is recomputed. Under DDP rank 0
+    alone reads and writes the cache and broadcasts what it found, so ranks with
+    different views of the cache folder never disagree about computing; ``limit`` is
+    then split over the ranks, which pass their own shares of the data as ``batches``
+    (KID features are rank 0's share).
     """
+    distributed = torch.distributed.is_initialized()
+    rank, world = (
+        (torch.distributed.get_rank(), torch.distributed.get_world_size())
+        if distributed
+        else (0, 1)
+    )
     path = reference_path(cache_dir, dataset, features.name)
-    if path.is_file():
+    found = None
+    if rank == 0 and path.is_file():
         ref = ReferenceStats.load(path, dataset, features.name)
         has_kid = 0 if ref.kid_features is None else len(ref.kid_features)
         enough_kid = has_kid >= min(kid_count, ref.overall.count)  # all a small set has
         if set(map(int, classes)) <= set(ref.per_class) and enough_kid:
-            return ref
-    ref = compute_reference(batches, features, dataset, classes, limit, kid_count)
-    if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
+            found = ref
+    if distributed:
+        box = [found]
+        torch.distributed.broadcast_object_list(box, src=0)
+        found = box[0]
+    if found is not None:
+        return found
+    share = None if limit is None else -(-limit // world)
+    ref = compute_reference(batches, features, dataset, classes, share, kid_count)
+    if rank == 0:
         ref.save(path)
     return ref
