@@ -13,12 +13,13 @@ Loaders (batch 64, shuffled, random horizontal flip, output float32 in [-1, 1]):
   float conversion per image in the workers, default collate.
 - ``FolderDataModule``: PIL decode per file in the workers, uint8 batches; flip + scaling
   once per batch (kornia, ``to_model_batch``) in the main process.
-- ``ShardDataModule``: sequential tar reads and libjpeg-turbo decode in the workers, uint8
-  batches; flip + scaling as above. In training that last step runs on the GPU (after
-  the uint8 batch is transferred); here it is timed on the CPU, in the main process.
+- ``ShardDataModule``: sequential tar reads and libjpeg-turbo decode in the workers, flips
+  while transposing into reused (shared-memory) uint8 batch buffers; scaling as above.
+  In training that last step runs on the GPU (after the uint8 batch is transferred);
+  here it is timed on the CPU, in the main process.
 - ``ShardDataModule, uint8 out``: the same loader without that last step, i.e. what
-  the loader itself delivers when flip + scaling run on the GPU; each batch is copied
-  into a reused buffer, as ``pin_memory`` does before the transfer.
+  the loader itself delivers when scaling runs on the GPU; each batch is copied into a
+  reused buffer, as ``pin_memory`` does before the transfer.
 Each configuration first delivers one untimed epoch's worth of batches (workers start,
 page cache warms), then ``--epochs`` epochs' worth are timed. The resampled shard stream
 has no natural epoch end, so it runs as one long epoch of the same number of batches:
@@ -107,7 +108,7 @@ def loaders(folder: Path, shards: Path, workers: int, batch: int, n: int, epochs
         return dm, dm.train_dataloader()
 
     def flipped(dm):  # what on_after_batch_transfer does while training
-        return lambda batch: dm.to_model_batch(batch, flip=True)
+        return lambda batch: dm.to_model_batch(batch, flip=dm.device_flip)
 
     shard_dm, shard_flipped = shard_loader()
     _, shard_uint8 = shard_loader()

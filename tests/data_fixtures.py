@@ -59,12 +59,13 @@ def shard_members(path: Path) -> dict[str, dict[str, bytes]]:
     return out
 
 
-def decoded_hashes(shards: list[Path]) -> dict[str, int]:
-    """{pixel hash: label} of every sample in ``shards`` (the reference for loaders)."""
+def decoded_hashes(shards: list[Path], mirrored: bool = False) -> dict[str, int]:
+    """{pixel hash: label} of every sample in ``shards`` (the reference for loaders),
+    of the left-right mirrored images if ``mirrored``."""
     result = {}
     for shard in shards:
         for sample in shard_members(shard).values():
             data = sample.get("jpg") or sample.get("png")
             array = np.array(Image.open(io.BytesIO(data)).convert("RGB"))
-            result[image_hash(array)] = int(sample["cls"])
+            result[image_hash(array[:, ::-1] if mirrored else array)] = int(sample["cls"])
     return result

@@ -83,6 +83,32 @@ def test_not_resampled_ranks_get_equal_batches_and_disjoint_samples(data):
     assert len(set(seen[0])) == 12 and not set(seen[0]) & set(seen[1])
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_training_images_are_flipped_by_the_loader_half_the_time(data, workers):
+    shards = sorted((data / "train").glob("*.tar"))
+    original, mirrored = decoded_hashes(shards), decoded_hashes(shards, mirrored=True)
+    flipped = []
+    for hflip in (True, False):
+        dm = _dm(data, resampled=False, num_workers=workers, batch_size=3, hflip=hflip)
+        assert not dm.device_flip  # on_after_batch_transfer must not flip them again
+        pairs = [
+            (h, y)
+            for _ in range(4)
+            for images, labels in dm.train_dataloader()
+            for h, y in zip(tensor_hashes(images), labels.tolist(), strict=True)
+        ]
+        dm.teardown("fit")
+        assert len(pairs) == 96
+        assert all(original.get(h, mirrored.get(h)) == y for h, y in pairs)
+        flipped.append(sum(h in mirrored for h, _ in pairs))
+    assert 96 * 0.3 < flipped[0] < 96 * 0.7 and flipped[1] == 0
+    dm = _dm(data, num_workers=workers)  # reference statistics see the images as stored
+    assert {h for images, _ in dm.reference_loader() for h in tensor_hashes(images)} == set(
+        original
+    )
+    dm.teardown("fit")
+
+
 def test_val_loader_is_finite_split_and_complete(data):
     reference = decoded_hashes(sorted((data / "val").glob("*.tar")))
     seen = []

@@ -29,6 +29,7 @@ class ImageDataModule(L.LightningDataModule):
     num_classes: int = 0
     image_size: int = 0
     hflip: bool = False
+    flips_in_loader: bool = False  # True: training batches arrive flipped already
 
     def __init__(self) -> None:
         super().__init__()
@@ -49,7 +50,12 @@ class ImageDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
         training = self.trainer is not None and self.trainer.training
-        return self.to_model_batch(batch, flip=self.hflip and training)
+        return self.to_model_batch(batch, flip=self.device_flip and training)
+
+    @property
+    def device_flip(self) -> bool:
+        """Whether training batches are flipped after the transfer (not by the loader)."""
+        return self.hflip and not self.flips_in_loader
 
     def check_num_classes(self, expected: int) -> None:
         """Raise if a class-conditional model (``expected`` > 0) disagrees with the data."""

@@ -33,10 +33,13 @@ class ShardDataModule(ImageDataModule):
             data (resampled) or the smallest exact per-rank count (not resampled; a larger
             value makes ranks restart their shards, i.e. repeat samples in an epoch).
         shuffle_buffer: samples in the shuffle buffer of each worker (0: no shuffling).
-        hflip: random horizontal flips of training batches (on the device).
+        hflip: random horizontal flips of training images, made while the loader copies
+            them into the batch (free there; ``flips_in_loader``), not on the device.
         max_bad_fraction: stop with an error naming the shard above this failure rate.
-        seed: seed of the shard order / resampling.
+        seed: seed of the shard order / resampling and of the flips.
     """
+
+    flips_in_loader = True
 
     def __init__(
         self,
@@ -123,6 +126,7 @@ class ShardDataModule(ImageDataModule):
             shuffle_buffer=hp.shuffle_buffer,
             seed=hp.seed,
             partial_batches=False,
+            hflip=hp.hflip,
         )
         loader = make_loader(pipeline, hp.num_workers, hp.batches_per_epoch or default)
         self._loaders.append(loader)

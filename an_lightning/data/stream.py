@@ -3,13 +3,15 @@
 Splitting is explicit: shards (or, when ``resampled``, the draws of one shared random shard
 sequence) are dealt out by ``islice`` first over ranks, then over DataLoader workers, so
 nothing depends on ``torch.distributed`` being initialised and tests can simulate ranks.
-Batches are formed inside the workers and stay uint8 (the DataModule scales and flips
-them on the device, see ``an_lightning.data.base``).
+Batches are formed inside the workers, in reused buffers (``batch_pool``), flipped there
+if asked (free while transposing) and stay uint8 (the DataModule scales them on the
+device, see ``an_lightning.data.base``).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import random
 from collections.abc import Iterable, Iterator
 from functools import partial
@@ -21,11 +23,13 @@ import torch
 import webdataset as wds
 from PIL import Image
 
+from an_lightning.data.batch_pool import BufferPool, PooledBatch, Receiver
 from an_lightning.data.failures import FailureStats
 from an_lightning.data.tario import tar_samples
 
 Sample = tuple[np.ndarray, int]  # (H, W, 3) uint8 image, label
 Batch = tuple[torch.Tensor, torch.Tensor]
+POOL_SLOTS = 6  # batch buffers per worker: 2 prefetched, ~2 held by a training loop, spare
 
 
 def split_by_rank(src: Iterable, rank: int = 0, world_size: int = 1) -> Iterator:
@@ -89,24 +93,64 @@ def _batch_buffer(shape: tuple[int, ...]) -> torch.Tensor:
     return torch.empty(0, dtype=torch.uint8).set_(storage).view(shape)
 
 
-def collate(samples: list[Sample]) -> Batch:
-    """HWC arrays -> one contiguous NCHW uint8 batch.
-
-    Each image is transposed by numpy straight into the batch (14 us/image at 128px;
-    ``torch.permute(...).contiguous()`` of the stacked batch took 22, and stacking
-    per-image CHW *views* with torch ~1000x longer). Contiguous NCHW here, in the worker,
-    because converting a channels-last batch to float in the main process costs twice
-    as much (52 vs 26 us/image).
-    """
+def _batch_shape(samples: list[Sample]) -> tuple[int, int, int, int]:
     shapes = {s[0].shape for s in samples}
     if len(shapes) != 1:
         raise ValueError(f"a batch mixes image shapes {sorted(shapes)}: set image_size")
     h, w, c = shapes.pop()
-    images = _batch_buffer((len(samples), c, h, w))
+    return len(samples), c, h, w
+
+
+def _transpose_into(
+    samples: list[Sample], images: torch.Tensor, flips: np.ndarray | None = None
+) -> None:
+    """HWC arrays -> the NCHW batch ``images``, mirrored left-right where ``flips``.
+
+    Each image is transposed by numpy straight into the batch (14 us/image at 128px;
+    ``torch.permute(...).contiguous()`` of the stacked batch took 22, and stacking
+    per-image CHW *views* with torch ~1000x longer); reading it mirrored is the same copy
+    with a negative stride (+1 us). Contiguous NCHW here, in the worker, because
+    converting a channels-last batch to float in the main process costs twice as much
+    (52 vs 26 us/image).
+    """
     out = images.numpy()
     for i, (array, _) in enumerate(samples):
-        out[i] = array.transpose(2, 0, 1)
+        out[i] = (array[:, ::-1] if flips is not None and flips[i] else array).transpose(2, 0, 1)
+
+
+def collate(samples: list[Sample]) -> Batch:
+    """HWC arrays -> one contiguous NCHW uint8 batch (for map-style DataLoaders)."""
+    images = _batch_buffer(_batch_shape(samples))
+    _transpose_into(samples, images)
     return images, torch.tensor([s[1] for s in samples], dtype=torch.int64)
+
+
+class PooledCollate:
+    """``collate`` into reused buffers (``batch_pool``); pairs with ``Receiver`` in
+    ``make_loader``, which turns its ``PooledBatch`` back into ``(images, labels)``.
+
+    With ``hflip`` each image is mirrored with probability 1/2 while it is copied
+    (free, see ``_transpose_into``), by a generator seeded from ``(seed, rank, worker)``.
+    """
+
+    def __init__(self, hflip: bool = False, seed: int = 0, rank: int = 0) -> None:
+        self.pool = BufferPool(POOL_SLOTS)
+        self.hflip, self.seed, self.rank = hflip, seed, rank
+        self._rng: tuple[int, np.random.Generator] | None = None
+
+    def _coins(self, n: int) -> np.ndarray | None:
+        if not self.hflip:
+            return None
+        if self._rng is None or self._rng[0] != os.getpid():  # first use in this worker
+            info = torch.utils.data.get_worker_info()
+            worker = info.id if info is not None else -1
+            self._rng = os.getpid(), np.random.default_rng([self.seed, self.rank, worker + 1])
+        return self._rng[1].random(n) < 0.5
+
+    def __call__(self, samples: list[Sample]) -> PooledBatch:
+        images, release = self.pool.take(_batch_shape(samples))
+        _transpose_into(samples, images, self._coins(len(samples)))
+        return PooledBatch(images, np.array([s[1] for s in samples], np.int64), release)
 
 
 def shard_stream(
@@ -121,6 +165,7 @@ def shard_stream(
     shuffle_buffer: int = 0,
     seed: int = 0,
     partial_batches: bool = True,
+    hflip: bool = False,
 ) -> wds.DataPipeline:
     """Build the pipeline for one rank; workers split it further when iterated."""
     if resampled:
@@ -137,7 +182,11 @@ def shard_stream(
         stages.append(wds.shuffle(shuffle_buffer, initial=min(shuffle_buffer, 100)))
     stages += [
         partial(decode, stats=stats, image_size=image_size),
-        wds.batched(batch_size, collation_fn=collate, partial=partial_batches),
+        wds.batched(
+            batch_size,
+            collation_fn=PooledCollate(hflip, seed, rank),
+            partial=partial_batches,
+        ),
     ]
     return wds.DataPipeline(*stages)
 
@@ -180,6 +229,7 @@ def make_loader(
         persistent_workers=num_workers > 0,
         pin_memory=torch.cuda.is_available(),
     )
+    loader = loader.map(Receiver(keep=POOL_SLOTS * max(1, num_workers)))
     if batches_per_epoch is not None:
         loader = loader.with_epoch(batches_per_epoch).with_length(batches_per_epoch, silent=True)
     return loader
