@@ -48,9 +48,9 @@ class FailureStats:
     def bad(self) -> int:
         return self._bad.value
 
-    def record_good(self) -> None:
+    def record_good(self, n: int = 1) -> None:
         with self._good.get_lock():
-            self._good.value += 1
+            self._good.value += n
 
     def record_bad(self, source: str, error: str) -> None:
         with self._bad.get_lock():

@@ -11,7 +11,6 @@ device, see ``an_lightning.data.base``).
 from __future__ import annotations
 
 import io
-import os
 import random
 from collections.abc import Iterable, Iterator
 from functools import partial
@@ -55,28 +54,17 @@ def decode_image(data: bytes, jpeg: kornia_rs.io.ImageDecoder | None = None) -> 
         return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
 
 
-def decode(
-    samples: Iterable[dict], stats: FailureStats, image_size: int | None = None
-) -> Iterator[Sample]:
-    """Decode ``jpg``/``png`` + ``cls`` members to (uint8 HWC array, label); count failures."""
-    jpeg = kornia_rs.io.ImageDecoder()  # made here: it cannot be pickled to workers
-    for sample in samples:
-        try:
-            data = sample.get("jpg") or sample.get("png")
-            if data is None:
-                raise ValueError(f"no jpg/png member (members: {sorted(sample)})")
-            array = decode_image(data, jpeg)
-            if image_size is not None and array.shape[:2] != (image_size, image_size):
-                raise ValueError(f"image is {array.shape[:2]}, expected {image_size}")
-            label = int(sample["cls"])
-        except Exception as exc:  # any corrupt member: count and skip
-            stats.record_bad(
-                sample.get("__url__", "unknown shard"), f"{sample.get('__key__')}: {exc}"
-            )
-            continue
-        stats.record_good()
-        yield array, label
-    stats.check(final=True)
+def decode_sample(
+    sample: dict, jpeg: kornia_rs.io.ImageDecoder | None, image_size: int | None
+) -> Sample:
+    """A ``jpg``/``png`` + ``cls`` sample -> (uint8 HWC array, label); raises if corrupt."""
+    data = sample.get("jpg") or sample.get("png")
+    if data is None:
+        raise ValueError(f"no jpg/png member (members: {sorted(sample)})")
+    array = decode_image(data, jpeg)
+    if image_size is not None and array.shape[:2] != (image_size, image_size):
+        raise ValueError(f"image is {array.shape[:2]}, expected {image_size}")
+    return array, int(sample["cls"])
 
 
 def _batch_buffer(shape: tuple[int, ...]) -> torch.Tensor:
@@ -101,56 +89,91 @@ def _batch_shape(samples: list[Sample]) -> tuple[int, int, int, int]:
     return len(samples), c, h, w
 
 
-def _transpose_into(
-    samples: list[Sample], images: torch.Tensor, flips: np.ndarray | None = None
-) -> None:
-    """HWC arrays -> the NCHW batch ``images``, mirrored left-right where ``flips``.
+def _put(out: np.ndarray, i: int, array: np.ndarray, flip: bool = False) -> None:
+    """HWC ``array`` -> slot ``i`` of the NCHW batch ``out``, mirrored left-right if ``flip``.
 
-    Each image is transposed by numpy straight into the batch (14 us/image at 128px;
-    ``torch.permute(...).contiguous()`` of the stacked batch took 22, and stacking
-    per-image CHW *views* with torch ~1000x longer); reading it mirrored is the same copy
-    with a negative stride (+1 us). Contiguous NCHW here, in the worker, because
-    converting a channels-last batch to float in the main process costs twice as much
-    (52 vs 26 us/image).
+    numpy transposes straight into the batch (14 us/image at 128px; ``torch.permute(...)
+    .contiguous()`` of a stacked batch took 22, and stacking per-image CHW *views* with
+    torch ~1000x longer); mirroring is the same copy with a negative stride (+1 us).
+    Contiguous NCHW here, in the worker, because converting a channels-last batch to
+    float in the main process costs twice as much (52 vs 26 us/image).
     """
-    out = images.numpy()
-    for i, (array, _) in enumerate(samples):
-        out[i] = (array[:, ::-1] if flips is not None and flips[i] else array).transpose(2, 0, 1)
+    out[i] = (array[:, ::-1] if flip else array).transpose(2, 0, 1)
 
 
 def collate(samples: list[Sample]) -> Batch:
     """HWC arrays -> one contiguous NCHW uint8 batch (for map-style DataLoaders)."""
     images = _batch_buffer(_batch_shape(samples))
-    _transpose_into(samples, images)
+    out = images.numpy()
+    for i, (array, _) in enumerate(samples):
+        _put(out, i, array)
     return images, torch.tensor([s[1] for s in samples], dtype=torch.int64)
 
 
-class PooledCollate:
-    """``collate`` into reused buffers (``batch_pool``); pairs with ``Receiver`` in
-    ``make_loader``, which turns its ``PooledBatch`` back into ``(images, labels)``.
+class BatchDecoder:
+    """Pipeline stage: samples -> ``PooledBatch`` es of ``batch_size`` decoded images.
 
-    With ``hflip`` each image is mirrored with probability 1/2 while it is copied
-    (free, see ``_transpose_into``), by a generator seeded from ``(seed, rank, worker)``.
+    Each image is decoded and at once transposed (mirrored left-right with probability
+    1/2 if ``hflip``) into its slot of a pooled batch buffer (``batch_pool``), while it is
+    still in the CPU cache: one stage instead of decode -> batch -> collate, which
+    touched every image three times. A corrupt sample is counted in ``stats`` and
+    skipped; its slot goes to the next good one, so batches stay full. The flips come
+    from a generator seeded by ``(seed, rank, worker)``. ``Receiver`` (in ``make_loader``)
+    turns the batches back into ``(images, labels)``.
     """
 
-    def __init__(self, hflip: bool = False, seed: int = 0, rank: int = 0) -> None:
+    def __init__(
+        self,
+        batch_size: int,
+        stats: FailureStats,
+        image_size: int | None = None,
+        partial: bool = True,
+        hflip: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+    ) -> None:
+        self.batch_size, self.stats, self.image_size = batch_size, stats, image_size
+        self.partial, self.hflip, self.seed, self.rank = partial, hflip, seed, rank
         self.pool = BufferPool(POOL_SLOTS)
-        self.hflip, self.seed, self.rank = hflip, seed, rank
-        self._rng: tuple[int, np.random.Generator] | None = None
 
-    def _coins(self, n: int) -> np.ndarray | None:
-        if not self.hflip:
-            return None
-        if self._rng is None or self._rng[0] != os.getpid():  # first use in this worker
-            info = torch.utils.data.get_worker_info()
-            worker = info.id if info is not None else -1
-            self._rng = os.getpid(), np.random.default_rng([self.seed, self.rank, worker + 1])
-        return self._rng[1].random(n) < 0.5
+    def _coins(self) -> np.random.Generator:
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info is not None else -1
+        return np.random.default_rng([self.seed, self.rank, worker + 1])
 
-    def __call__(self, samples: list[Sample]) -> PooledBatch:
-        images, release = self.pool.take(_batch_shape(samples))
-        _transpose_into(samples, images, self._coins(len(samples)))
-        return PooledBatch(images, np.array([s[1] for s in samples], np.int64), release)
+    def _decode(self, sample: dict, jpeg, shape: tuple | None) -> Sample:
+        array, label = decode_sample(sample, jpeg, self.image_size)
+        if shape is not None and array.shape != shape:
+            raise ValueError(f"image is {array.shape}, the batch's first {shape}: set image_size")
+        return array, label
+
+    def __call__(self, samples: Iterable[dict]) -> Iterator[PooledBatch]:
+        jpeg = kornia_rs.io.ImageDecoder()  # made here: it cannot be pickled to workers
+        coins = self._coins()
+        shape = images = out = release = None
+        labels: list[int] = []
+        for sample in samples:
+            try:
+                array, label = self._decode(sample, jpeg, shape)
+            except Exception as exc:  # any corrupt member: count and skip
+                where = sample.get("__url__", "unknown shard")
+                self.stats.record_bad(where, f"{sample.get('__key__')}: {exc}")
+                continue
+            if not labels:  # a new batch
+                shape = array.shape
+                images, release = self.pool.take((self.batch_size, shape[2], *shape[:2]))
+                out = images.numpy()
+                flips = coins.random(self.batch_size) < 0.5 if self.hflip else None
+            _put(out, len(labels), array, flips is not None and flips[len(labels)])
+            labels.append(label)
+            if len(labels) == self.batch_size:
+                self.stats.record_good(len(labels))
+                yield PooledBatch(images, np.array(labels, np.int64), release)
+                labels = []
+        self.stats.record_good(len(labels))
+        if labels and self.partial:
+            yield PooledBatch(images[: len(labels)], np.array(labels, np.int64), release)
+        self.stats.check(final=True)
 
 
 def shard_stream(
@@ -180,14 +203,7 @@ def shard_stream(
     ]
     if shuffle_buffer > 1:
         stages.append(wds.shuffle(shuffle_buffer, initial=min(shuffle_buffer, 100)))
-    stages += [
-        partial(decode, stats=stats, image_size=image_size),
-        wds.batched(
-            batch_size,
-            collation_fn=PooledCollate(hflip, seed, rank),
-            partial=partial_batches,
-        ),
-    ]
+    stages.append(BatchDecoder(batch_size, stats, image_size, partial_batches, hflip, seed, rank))
     return wds.DataPipeline(*stages)
 
 
