@@ -2,9 +2,10 @@ import io
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from an_lightning.data.tario import TarFormatError, tar_members, tar_samples
+from an_lightning.data.tario import TarFormatError, _byte_sum, tar_members, tar_samples
 
 LONG = "deep/" * 30 + "000001.jpg"  # > 100 characters: needs GNU/PAX/ustar-prefix names
 
@@ -62,3 +63,11 @@ def test_truncated_and_corrupt_archives_raise_through_the_handler(tmp_path):
     # 000 and 001 of the cut shard; its pending 002 is dropped; then the intact shard
     assert keys == ["000", "001"] + [f"{i:03d}" for i in range(6)]
     assert list(tar_samples(urls, handler=lambda exc: False)) == samples[:2]
+
+
+def test_byte_sum_is_exact_for_any_header():
+    rng = np.random.default_rng(0)
+    headers = [bytes(512), b"\xff" * 512, b"\x01" * 512, bytes(range(256)) * 2]
+    headers += [rng.integers(0, 256, 512, dtype=np.uint8).tobytes() for _ in range(2000)]
+    headers += [rng.choice([0, 48, 255], 512).astype(np.uint8).tobytes() for _ in range(2000)]
+    assert all(_byte_sum(h) == sum(h) for h in headers)

@@ -13,6 +13,7 @@ paths, ``pipe:`` and URLs work as before.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO
 
@@ -41,9 +42,20 @@ def _number(field: bytes) -> int:
     return int(field.rstrip(b"\0 ").lstrip(b" ") or b"0", 8)
 
 
+def _byte_sum(header: bytes) -> int:
+    """Exact sum of the 512 bytes, in C: adler32 gives it modulo 65521 and the bytes read
+    as a little-endian integer give it modulo 255 (256 = 1 mod 255); the largest possible
+    sum, 512 * 255, is below 2 * 65521, so at most one of the two candidates fits both.
+    (Python's ``sum`` over a header took 2.2 us, 3 headers per sample.)"""
+    total = ((zlib.adler32(header) & 0xFFFF) - 1) % 65521
+    if (total - int.from_bytes(header, "little")) % 255:
+        total += 65521
+    return total
+
+
 def _parse_header(header: bytes) -> tuple[str, int, bytes]:
     stored = _number(header[148:156])
-    if stored != sum(header[:148]) + 8 * 32 + sum(header[156:]):  # checksum field as spaces
+    if stored != _byte_sum(header) - sum(header[148:156]) + 8 * 32:  # checksum as spaces
         raise TarFormatError("bad tar header checksum (corrupt shard)")
     name = header[:100].split(b"\0", 1)[0]
     prefix = header[345:500].split(b"\0", 1)[0] if header[257:262] == b"ustar" else b""
