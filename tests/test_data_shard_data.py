@@ -91,10 +91,11 @@ def test_training_images_are_flipped_by_the_loader_half_the_time(data, workers):
     for hflip in (True, False):
         dm = _dm(data, resampled=False, num_workers=workers, batch_size=3, hflip=hflip)
         assert not dm.device_flip  # on_after_batch_transfer must not flip them again
+        loader = dm.train_dataloader()  # one loader, 4 epochs: each flips anew
         pairs = [
             (h, y)
             for _ in range(4)
-            for images, labels in dm.train_dataloader()
+            for images, labels in loader
             for h, y in zip(tensor_hashes(images), labels.tolist(), strict=True)
         ]
         dm.teardown("fit")
@@ -102,6 +103,11 @@ def test_training_images_are_flipped_by_the_loader_half_the_time(data, workers):
         assert all(original.get(h, mirrored.get(h)) == y for h, y in pairs)
         flipped.append(sum(h in mirrored for h, _ in pairs))
     assert 96 * 0.3 < flipped[0] < 96 * 0.7 and flipped[1] == 0
+    dm = _dm(data, resampled=False, num_workers=workers, batch_size=3, shuffle_buffer=0)
+    loader = dm.train_dataloader()  # a fixed order: each epoch must still flip anew
+    epochs = [[h in mirrored for images, _ in loader for h in tensor_hashes(images)] for _ in "ab"]
+    assert epochs[0] != epochs[1] and 5 < sum(epochs[0]) < 19
+    dm.teardown("fit")
     dm = _dm(data, num_workers=workers)  # reference statistics see the images as stored
     assert {h for images, _ in dm.reference_loader() for h in tensor_hashes(images)} == set(
         original

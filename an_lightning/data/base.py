@@ -3,7 +3,8 @@
 Loaders yield ``(images, labels)`` with ``images`` uint8 ``(B, 3, H, W)`` and ``labels``
 int64 ``(B,)`` (-1 when unlabelled): uint8 is 4x less to move between processes and to the
 GPU. ``on_after_batch_transfer`` then turns images into float32 in [-1, 1] on the device,
-with a random horizontal flip (kornia, whole batch at once) while training, so a
+with a random horizontal flip (kornia, whole batch at once) while training unless the
+loader flipped them already (``flips_in_loader``: the shard loader does it for free), so a
 LightningModule always receives float32 ``(B, 3, H, W)`` in [-1, 1] and int64 labels.
 Outside a Trainer, call ``to_model_batch`` yourself. ``num_classes`` is 0 when unlabelled.
 """

@@ -118,7 +118,7 @@ class BatchDecoder:
     still in the CPU cache: one stage instead of decode -> batch -> collate, which
     touched every image three times. A corrupt sample is counted in ``stats`` and
     skipped; its slot goes to the next good one, so batches stay full. The flips come
-    from a generator seeded by ``(seed, rank, worker)``. ``Receiver`` (in ``make_loader``)
+    from a generator seeded by ``(seed, rank, worker, pass)``. ``Receiver`` (in ``make_loader``)
     turns the batches back into ``(images, labels)``.
     """
 
@@ -135,11 +135,13 @@ class BatchDecoder:
         self.batch_size, self.stats, self.image_size = batch_size, stats, image_size
         self.partial, self.hflip, self.seed, self.rank = partial, hflip, seed, rank
         self.pool = BufferPool(POOL_SLOTS)
+        self._passes = 0  # per process: every epoch (pass over the stream) flips anew
 
     def _coins(self) -> np.random.Generator:
         info = torch.utils.data.get_worker_info()
         worker = info.id if info is not None else -1
-        return np.random.default_rng([self.seed, self.rank, worker + 1])
+        self._passes += 1
+        return np.random.default_rng([self.seed, self.rank, worker + 1, self._passes])
 
     def _decode(self, sample: dict, jpeg, shape: tuple | None) -> Sample:
         array, label = decode_sample(sample, jpeg, self.image_size)
