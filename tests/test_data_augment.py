@@ -1,13 +1,28 @@
 import pytest
 import torch
 
-from an_lightning.data.augment import BatchAugment, DiffAugment, to_model_range
+from an_lightning.data.augment import BatchAugment, DiffAugment
+
+
+def to_model_range(images: torch.Tensor) -> torch.Tensor:  # the batch contract, spelled out
+    return images.float() / 127.5 - 1
 
 
 def test_model_range():
-    x = to_model_range(torch.tensor([0, 255, 128], dtype=torch.uint8))
-    assert x.dtype == torch.float32
-    assert torch.allclose(x, torch.tensor([-1.0, 1.0, 128 / 127.5 - 1]), atol=1e-6)
+    x = BatchAugment(hflip=False)(torch.tensor([[0, 255, 128]], dtype=torch.uint8))
+    assert x.dtype == torch.float32 and x.is_contiguous()
+    assert x[0, 0] == -1 and x[0, 1] == 1  # exactly the ends of the range
+    assert torch.allclose(x, torch.tensor([[-1.0, 1.0, 128 / 127.5 - 1]]), atol=1e-6)
+
+
+def test_cpu_output_buffers_are_reused_only_when_free():
+    augment, images = BatchAugment(hflip=False), torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
+    first = augment(images)
+    second = augment(images + 1)  # first still held: another buffer
+    assert first.data_ptr() != second.data_ptr() and (first == -1).all()
+    ptr = first.data_ptr()
+    del first
+    assert augment(images).data_ptr() == ptr
 
 
 def test_flip_is_per_image_and_only_a_flip():

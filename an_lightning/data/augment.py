@@ -10,11 +10,6 @@ from torch import nn
 from an_lightning.data.batch_pool import BufferPool
 
 
-def to_model_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images in [0, 255] -> contiguous float32 in [-1, 1] (the batch contract)."""
-    return images.to(torch.float32, memory_format=torch.contiguous_format).div_(127.5).sub_(1.0)
-
-
 class BatchAugment(nn.Module):
     """uint8 (B, 3, H, W) -> float32 in [-1, 1], randomly flipped left-right if ``hflip``.
 
