@@ -38,8 +38,9 @@ def _alias(buffer: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(buffer.numpy())
 
 
-def _shared_bytes(numel: int) -> torch.Tensor:
-    # torch's default_collate allocates worker batches in shared memory the same way
+def shared_bytes(numel: int) -> torch.Tensor:
+    """A flat uint8 tensor in shared memory (as torch's default_collate allocates worker
+    batches: queueing it to the main process then copies nothing)."""
     return torch.empty(0, dtype=torch.uint8).set_(torch.UntypedStorage._new_shared(numel))
 
 
@@ -78,12 +79,12 @@ class BufferPool:
             if whole.numel() - shared >= numel and self._free(i, shared):
                 return self._lend(i, numel, shape, shared), shared
         if len(self._buffers) < self.slots:
-            new = _shared_bytes(numel + 1) if shared else torch.empty(numel, dtype=self.dtype)
+            new = shared_bytes(numel + 1) if shared else torch.empty(numel, dtype=self.dtype)
             self._buffers.append(new)
             self._leases.append(None)
             return self._lend(len(self._buffers) - 1, numel, shape, shared), shared
         self.fresh += 1
-        fresh = _shared_bytes(numel) if shared else torch.empty(numel, dtype=self.dtype)
+        fresh = shared_bytes(numel) if shared else torch.empty(numel, dtype=self.dtype)
         return fresh.view(shape), False
 
     def _free(self, i: int, shared: bool) -> bool:

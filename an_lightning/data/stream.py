@@ -11,6 +11,7 @@ device, see ``an_lightning.data.base``).
 from __future__ import annotations
 
 import io
+import math
 import random
 from collections.abc import Iterable, Iterator
 from functools import partial
@@ -22,7 +23,7 @@ import torch
 import webdataset as wds
 from PIL import Image
 
-from an_lightning.data.batch_pool import BufferPool, PooledBatch, Receiver
+from an_lightning.data.batch_pool import BufferPool, PooledBatch, Receiver, shared_bytes
 from an_lightning.data.failures import FailureStats
 from an_lightning.data.tario import tar_samples
 
@@ -74,11 +75,9 @@ def _batch_buffer(shape: tuple[int, ...]) -> torch.Tensor:
     (``share_memory_``, 28 us/image at 128px); allocating it there directly is what
     torch's ``default_collate`` does too (same private storage call).
     """
-    numel = int(np.prod(shape))
     if torch.utils.data.get_worker_info() is None:
         return torch.empty(shape, dtype=torch.uint8)
-    storage = torch.UntypedStorage._new_shared(numel)
-    return torch.empty(0, dtype=torch.uint8).set_(storage).view(shape)
+    return shared_bytes(math.prod(shape)).view(shape)
 
 
 def _batch_shape(samples: list[Sample]) -> tuple[int, int, int, int]:
