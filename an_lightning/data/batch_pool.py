@@ -31,6 +31,8 @@ import torch
 from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils.data import get_worker_info
 
+SLOTS = 6  # batch buffers per worker: 2 prefetched, ~2 held by a training loop, spare
+
 
 def _alias(buffer: torch.Tensor) -> torch.Tensor:
     """The same memory under a storage of its own, so that its lifetime can be watched
@@ -54,7 +56,7 @@ class BufferPool:
     ``dtype`` other than uint8 is for in-process use only (shared buffers carry a flag byte).
     """
 
-    def __init__(self, slots: int = 6, dtype: torch.dtype = torch.uint8) -> None:
+    def __init__(self, slots: int = SLOTS, dtype: torch.dtype = torch.uint8) -> None:
         if slots < 1:
             raise ValueError(f"slots must be >= 1, got {slots}")
         self.slots = slots

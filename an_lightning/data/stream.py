@@ -23,13 +23,12 @@ import torch
 import webdataset as wds
 from PIL import Image
 
-from an_lightning.data.batch_pool import BufferPool, PooledBatch, Receiver, shared_bytes
+from an_lightning.data.batch_pool import SLOTS, BufferPool, PooledBatch, Receiver, shared_bytes
 from an_lightning.data.failures import FailureStats
 from an_lightning.data.tario import tar_samples
 
 Sample = tuple[np.ndarray, int]  # (H, W, 3) uint8 image, label
 Batch = tuple[torch.Tensor, torch.Tensor]
-POOL_SLOTS = 6  # batch buffers per worker: 2 prefetched, ~2 held by a training loop, spare
 
 
 def split_by_rank(src: Iterable, rank: int = 0, world_size: int = 1) -> Iterator:
@@ -133,7 +132,7 @@ class BatchDecoder:
     ) -> None:
         self.batch_size, self.stats, self.image_size = batch_size, stats, image_size
         self.partial, self.hflip, self.seed, self.rank = partial, hflip, seed, rank
-        self.pool = BufferPool(POOL_SLOTS)
+        self.pool = BufferPool()
         self._passes = 0  # per process: every epoch (pass over the stream) flips anew
 
     def _coins(self) -> np.random.Generator:
@@ -246,7 +245,7 @@ def make_loader(
         persistent_workers=num_workers > 0,
         pin_memory=torch.cuda.is_available(),
     )
-    loader = loader.map(Receiver(keep=POOL_SLOTS * max(1, num_workers)))
+    loader = loader.map(Receiver(keep=SLOTS * max(1, num_workers)))
     if batches_per_epoch is not None:
         loader = loader.with_epoch(batches_per_epoch).with_length(batches_per_epoch, silent=True)
     return loader
