@@ -13,8 +13,9 @@ Loaders (batch 64, shuffled, random horizontal flip, output float32 in [-1, 1]):
   float conversion per image in the workers, default collate.
 - ``FolderDataModule``: PIL decode per file in the workers, uint8 batches; flip + scaling
   once per batch (kornia, ``to_model_batch``) in the main process.
-- ``ShardDataModule``: sequential tar reads and libjpeg-turbo decode in the workers, flips
-  while transposing into reused (shared-memory) uint8 batch buffers; scaling as above.
+- ``ShardDataModule``: sequential tar reads and libjpeg-turbo decode in the workers, flip
+  and channel split (OpenCV) into reused (shared-memory) uint8 batch buffers; scaling
+  as above.
   In training that last step runs on the GPU (after the uint8 batch is transferred);
   here it is timed on the CPU, in the main process.
 - ``ShardDataModule, uint8 out``: the same loader without that last step, i.e. what
