@@ -32,7 +32,7 @@ def test_a_checkpoint_file_is_taken_as_is(tiny_run):
 def test_missing_and_empty_paths_say_what_to_pass(tmp_path):
     with pytest.raises(RunError, match="does not exist"):
         resolve_checkpoint(tmp_path / "nope.ckpt")
-    with pytest.raises(RunError, match="holds no checkpoint"):
+    with pytest.raises(RunError, match="holds no intact checkpoint"):
         resolve_checkpoint(tmp_path)
 
 
@@ -52,3 +52,26 @@ def test_the_wrong_kind_of_checkpoint_is_named(tiny_run):
         RunError, match="is a ClassConditionalGAN checkpoint; this command needs a OtherTask"
     ):
         load_task(tiny_run, OtherTask)
+
+
+def test_a_diverged_generator_is_refused(tiny_run, tmp_path):
+    from an_lightning.cli.verified import write_verified
+
+    state = torch.load(tiny_run / "checkpoints" / "last.ckpt", weights_only=False)
+    state["state_dict"]["g_ema.module.linear.weight"][0, 0] = float("nan")
+    nan = tmp_path / "nan.ckpt"
+    write_verified(state, nan)
+    with pytest.raises(RunError, match=r"diverged generator \(g_ema.linear.weight is NaN"):
+        load_task(nan)
+
+
+def test_a_damaged_checkpoint_file_is_refused(tiny_run, tmp_path):
+    from test_cli_verified import damage
+
+    from an_lightning.cli.verified import write_verified
+
+    copy = tmp_path / "copy.ckpt"
+    write_verified(torch.load(tiny_run / "checkpoints" / "last.ckpt", weights_only=False), copy)
+    damage(copy)
+    with pytest.raises(RunError, match="is damaged: its SHA-256 does not match"):
+        resolve_checkpoint(copy)

@@ -1,8 +1,10 @@
 """Loading a trained task for the evaluation, sampling and layout commands.
 
-They all take ``RUN_DIR_OR_CKPT``: a run directory (its ``checkpoints/last.ckpt``, else
-the newest checkpoint there) or a ``.ckpt`` file written by ``an_lightning.fit``. The
-model is rebuilt from the config saved inside the checkpoint, so no YAML is needed.
+They all take ``RUN_DIR_OR_CKPT``: a run directory (the checkpoint ``fit`` would resume
+from: ``run_dir.select_checkpoint``) or a ``.ckpt`` file written by ``an_lightning.fit``.
+Either is verified against its checksum first, and a generator with NaN or infinite
+weights is refused. The model is rebuilt from the config saved inside the checkpoint,
+so no YAML is needed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import TypeVar
 import torch
 
 from ..tasks import AdversarialTask
-from .run_dir import RunError, newest_checkpoint
+from ..tasks.finite import first_nonfinite
+from .run_dir import RunError, select_checkpoint
+from .verified import DamagedCheckpoint, verify
 
 T = TypeVar("T", bound=AdversarialTask)
 
@@ -23,16 +27,22 @@ def resolve_checkpoint(path: str | Path) -> Path:
     """The checkpoint file ``path`` names (a run directory or a file)."""
     p = Path(path)
     if p.is_dir():
-        last = p / "checkpoints" / "last.ckpt"
-        found = last if last.is_file() else newest_checkpoint(p)
+        found = select_checkpoint(p)
         if found is None:
             raise RunError(
-                f"{p} holds no checkpoint (checkpoints/*.ckpt): train it first, or pass a "
-                ".ckpt file"
+                f"{p} holds no intact checkpoint (checkpoints/*.ckpt): train it first, or "
+                "pass a .ckpt file"
             )
         return found
     if not p.is_file():
         raise RunError(f"{p} does not exist: pass a run directory or a .ckpt file")
+    try:
+        verify(p)
+    except DamagedCheckpoint as err:
+        raise RunError(
+            f"checkpoint {p} is damaged: {err}; pass another checkpoint, or its run directory "
+            "to use the newest intact one"
+        ) from None
     return p
 
 
@@ -72,4 +82,11 @@ def load_task(
             "checkpoint"
         )
     task = cls.load_from_checkpoint(ckpt, map_location=torch.device(device))
+    nets = {"generator": task.generator, "g_ema": task.g_ema.module}
+    named = [(f"{n}.{k}", v) for n, net in nets.items() for k, v in net.state_dict().items()]
+    if bad := first_nonfinite(named):
+        raise RunError(
+            f"{ckpt} holds a diverged generator ({bad} is NaN or infinite): pass an earlier "
+            "checkpoint of the run"
+        )
     return task.eval(), ckpt
