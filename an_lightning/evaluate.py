@@ -22,12 +22,13 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from .cli.checkpoint import load_task
+from .cli import preflight
+from .cli.checkpoint import resolve_checkpoint, task_class
 from .cli.errors import command_errors
-from .cli.evaluate_inpaint import evaluate_inpaint
-from .cli.reference_source import data_at, training_data
+from .cli.evaluate_inpaint import check_inpaint_args, evaluate_inpaint, feature_network
+from .cli.reference_source import check_ref, data_at, training_data
 from .metrics.data_reference import data_reference, default_cache_dir
-from .metrics.features import load_feature_network
+from .metrics.features import SOURCES
 from .metrics.reference import ReferenceStats
 from .metrics.sampler import ema_sampler, generator_sampler
 from .metrics.suite import METRICS, SampleCounts, evaluate_sampler
@@ -71,10 +72,54 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--cache-dir", type=Path, help=f"reference cache (default {default_cache_dir()})"
     )
-    args = p.parse_args(argv)
-    if args.num_samples < 2 or args.intra_samples < 2 or args.batch_size < 1:
-        p.error("--num-samples and --intra-samples must be >= 2, --batch-size >= 1")
-    return args
+    return p.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> Path:
+    """The checkpoint file, once the options usable for its task kind are (nothing written)."""
+    for flag, minimum in [
+        ("num_samples", 2),
+        ("intra_samples", 2),
+        ("batch_size", 1),
+        ("reference_images", 1),
+        ("num_workers", 0),
+        ("kid_subset_size", 2),
+    ]:
+        preflight.at_least(getattr(args, flag), minimum, "--" + flag.replace("_", "-"))
+    preflight.device(args.device)
+    if args.is_classifier and not Path(args.is_classifier).is_file():
+        raise FileNotFoundError(f"--is-classifier {args.is_classifier} does not exist")
+    spec = args.feature_network
+    if spec not in SOURCES and not spec.startswith("timm:") and not Path(spec).is_file():
+        raise FileNotFoundError(
+            f"--feature-network {spec} is neither one of {', '.join(SOURCES)}, timm:<model>, "
+            "nor an existing TorchScript file"
+        )
+    if args.ref:
+        check_ref(args.ref)
+    ckpt = resolve_checkpoint(args.checkpoint)
+    ARG_CHECKS[_registered(task_class(ckpt))](args)
+    read_records(ckpt)  # a damaged record file fails now, not after the evaluation
+    preflight.writable_location(ckpt.parent, "the record next to the checkpoint")
+    return ckpt
+
+
+def check_gan_args(args: argparse.Namespace) -> None:
+    metric_names(args.metrics)
+    if args.intra_classes != "all":
+        _ints(args.intra_classes)
+    if not (args.ref or "").endswith(".pt"):  # statistics are computed and cached
+        cache = args.cache_dir or default_cache_dir()
+        preflight.output_folder(cache, "--cache-dir" if args.cache_dir else "the reference cache")
+
+
+def metric_names(spec: str | None) -> list[str]:
+    """``--metrics`` for a GAN (default FID and KID); ``ValueError`` for unknown ones."""
+    metrics = [m.strip() for m in (spec or "fid,kid").split(",") if m.strip()]
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}: choose from {','.join(METRICS)}")
+    return metrics
 
 
 def reference_for(task: ClassConditionalGAN, ckpt: Path, features, args, classes, kid):
@@ -98,23 +143,24 @@ def reference_for(task: ClassConditionalGAN, ckpt: Path, features, args, classes
 
 def evaluate_gan(task: ClassConditionalGAN, ckpt: Path, args: argparse.Namespace) -> Result:
     """FID/KID/IS/intra-FID of the (EMA) generator; see ``evaluate_sampler``."""
-    metrics = [m.strip() for m in (args.metrics or "fid,kid").split(",") if m.strip()]
-    unknown = sorted(set(metrics) - set(METRICS))
-    if unknown:
-        raise ValueError(f"unknown metrics {unknown}: choose from {','.join(METRICS)}")
+    metrics = metric_names(args.metrics)
     classes: list[int] = []
     if "intra_fid" in metrics:
         spec = args.intra_classes
         classes = list(range(task.num_classes)) if spec == "all" else _ints(spec)
         bad = [c for c in classes if not 0 <= c < task.num_classes]
         if bad:
-            raise ValueError(f"--intra-classes {bad} outside [0, {task.num_classes})")
-    features = load_feature_network(args.feature_network).to(args.device)
+            raise ValueError(
+                f"--intra-classes {bad} outside [0, {task.num_classes}): pick ids 0.."
+                f"{task.num_classes - 1}, or all"
+            )
+    features = feature_network(args.feature_network, args.device)
     if "is" in metrics and not (features.has_logits or args.is_classifier):
         raise ValueError(
             f"IS needs class logits and {features.name} has none: pass --is-classifier "
             "FILE.pt, use --feature-network torch-fidelity (online), or drop 'is'"
         )
+    classifier = _classifier(args.is_classifier, args.device) if args.is_classifier else None
     kid = min(args.num_samples, 10_000) if "kid" in metrics else 0
     reference, source = reference_for(task, ckpt, features, args, classes, kid)
     reals = 0 if reference.kid_features is None else len(reference.kid_features)
@@ -127,9 +173,6 @@ def evaluate_gan(task: ClassConditionalGAN, ckpt: Path, args: argparse.Namespace
         kid_subset_size=args.kid_subset_size
         or max(2, min(1000, args.num_samples // 2, reals // 2)),
     )
-    classifier = None
-    if args.is_classifier:
-        classifier = torch.jit.load(args.is_classifier, map_location=args.device).eval()
     task.to(args.device)
     sampler = (
         generator_sampler(task.generator, args.seed) if args.raw else ema_sampler(task, args.seed)
@@ -149,10 +192,24 @@ def evaluate_gan(task: ClassConditionalGAN, ckpt: Path, args: argparse.Namespace
     return {**result, "reference": source, "generator": "raw" if args.raw else "ema"}
 
 
-# Task class -> evaluator; the most specific registered class wins.
+def _classifier(path: str, device: str) -> torch.jit.ScriptModule:
+    try:
+        return torch.jit.load(path, map_location=device).eval()
+    except Exception as err:
+        raise ValueError(
+            f"--is-classifier {path} is not a TorchScript file ({type(err).__name__}); save "
+            "the classifier with torch.jit.save"
+        ) from None
+
+
+# Task class -> evaluator, and the check of its options; the most specific class wins.
 EVALUATORS: dict[type[AdversarialTask], Callable[..., Result]] = {
     ClassConditionalGAN: evaluate_gan,
     Inpainting: evaluate_inpaint,
+}
+ARG_CHECKS: dict[type[AdversarialTask], Callable[[argparse.Namespace], None]] = {
+    ClassConditionalGAN: check_gan_args,
+    Inpainting: check_inpaint_args,
 }
 
 
@@ -160,20 +217,43 @@ def _ints(spec: str) -> list[int]:
     try:
         return [int(v) for v in spec.split(",") if v.strip()]
     except ValueError:
-        raise ValueError(f"expected a comma list of integers, got {spec!r}") from None
+        raise ValueError(
+            f"--intra-classes: expected 'all' or a comma list of class ids, got {spec!r}"
+        ) from None
+
+
+def _registered(kind: type[AdversarialTask]) -> type[AdversarialTask]:
+    for cls in kind.__mro__:
+        if cls in EVALUATORS:
+            return cls
+    raise ValueError(f"no evaluator for {kind.__name__} checkpoints")
 
 
 def evaluator_for(task: AdversarialTask) -> Callable[..., Result]:
-    for cls in type(task).__mro__:
-        if cls in EVALUATORS:
-            return EVALUATORS[cls]
-    raise ValueError(f"no evaluator for {type(task).__name__} checkpoints")
+    return EVALUATORS[_registered(type(task))]
+
+
+def read_records(ckpt: Path) -> list:
+    """The earlier records in ``<checkpoint>.eval.json`` (none if absent)."""
+    path = ckpt.with_suffix(".eval.json")
+    if not path.exists():
+        return []
+    try:
+        records = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        reason = type(err).__name__
+        raise ValueError(
+            f"{path} is unreadable ({reason}): move it aside to start a new one"
+        ) from None
+    if not isinstance(records, list):
+        raise ValueError(f"{path} holds no list of records: move it aside to start a new one")
+    return records
 
 
 def write_record(ckpt: Path, record: dict) -> Path:
     """Append ``record`` to ``<checkpoint>.eval.json`` (a list: earlier runs are kept)."""
     path = ckpt.with_suffix(".eval.json")
-    records = json.loads(path.read_text()) if path.is_file() else []
+    records = read_records(ckpt)
     records.append(record)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(records, indent=1))
@@ -193,21 +273,22 @@ def print_table(ckpt: Path, g_iter: int, result: Result) -> None:
 def main(argv: list[str] | None = None) -> Result:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     with command_errors():
-        task, ckpt = load_task(args.checkpoint, device="cpu")
+        task, ckpt = preflight.load_checkpoint(check_args(args), AdversarialTask)
         start = time.perf_counter()
         result = evaluator_for(task)(task, ckpt, args)
-    record = {
-        "checkpoint": str(ckpt),
-        "task": type(task).__name__,
-        "g_iter": task.g_iter,
-        "seed": args.seed,
-        "device": str(args.device),
-        "seconds": round(time.perf_counter() - start, 1),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "results": result,
-    }
-    print_table(ckpt, task.g_iter, result)
-    print(f"wrote {write_record(ckpt, record)}")
+        record = {
+            "checkpoint": str(ckpt),
+            "task": type(task).__name__,
+            "g_iter": task.g_iter,
+            "seed": args.seed,
+            "device": str(args.device),
+            "seconds": round(time.perf_counter() - start, 1),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "results": result,
+        }
+        print_table(ckpt, task.g_iter, result)
+        path = write_record(ckpt, record)
+    print(f"wrote {path}")
     return result
 
 

@@ -9,7 +9,7 @@ edge pixels (no resizing), and the padding is cut off again. Known pixels of OUT
 copied from IMG bit for bit; only the hole is generated. Images far larger than the
 training size are filled at full resolution, where holes look bigger to the network
 than in training: downscale such images first for better results. Problems exit with
-status 2 and a one-line message.
+status 2 and a one-line message, before the model is loaded and with nothing written.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .cli.run_dir import RunError
+from .cli import preflight
+from .cli.errors import command_errors
 
 STRIDE = 4  # models.inpaint.arch.STRIDE, repeated so --help does not import the models
 
@@ -66,14 +67,22 @@ def read_inputs(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarr
     return image, mask
 
 
+def check_out(out: Path, inputs: tuple[Path, ...]) -> Path:
+    """``--out``: a PNG path that is not one of the inputs and can be written."""
+    if out.suffix.lower() != ".png":
+        raise InpaintError(f"--out {out} must end in .png (lossless: known pixels stay)")
+    if any(out.resolve() == p.resolve() for p in inputs):
+        raise InpaintError(f"--out {out} is one of the inputs; write the result elsewhere")
+    return preflight.output_file(out, "--out")
+
+
 def load_generator(ckpt: Path, device: str) -> torch.nn.Module:
     """The EMA generator of an inpainting checkpoint (or run directory); ``RunError`` if
     the file is missing, unreadable, or of another task."""
     # Lightning loads here, once the image and mask are known to be good.
-    from .cli.checkpoint import load_task
     from .tasks import Inpainting
 
-    task, _ = load_task(ckpt, kind=Inpainting, device=device)
+    task, _ = preflight.load_checkpoint(ckpt, Inpainting, device=device)
     return task.g_ema.module.eval()
 
 
@@ -106,14 +115,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output PNG")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     args = parser.parse_args(argv)
-    try:
-        if args.out.suffix.lower() != ".png":
-            raise InpaintError(f"--out {args.out} must end in .png (lossless: known pixels stay)")
+    with command_errors():
+        check_out(args.out, (args.image, args.mask))
+        preflight.device(args.device)
         image, mask = read_inputs(args.image, args.mask)
         generator = load_generator(args.checkpoint, args.device)
         result = fill(generator, image, mask)
-    except (InpaintError, RunError) as err:
-        parser.exit(2, f"error: {err}\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(result).save(args.out)
     print(f"wrote {args.out} ({mask.sum()} pixels filled)")

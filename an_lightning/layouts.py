@@ -12,14 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from .cli.checkpoint import load_task
+from .cli import preflight
 from .cli.errors import command_errors
-from .tasks import ClassConditionalGAN
 from .viz import save_png
 from .viz.layouts import layout_panels, network_layouts
+
+if TYPE_CHECKING:
+    from .tasks import ClassConditionalGAN
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -33,10 +36,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--raw", action="store_true", help="use G itself instead of its EMA")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = p.parse_args(argv)
-    if args.per_class < 1:
-        p.error("--per-class must be >= 1")
-    return args
+    return p.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> Path:
+    """The checkpoint file, once every argument is known to be usable (nothing written)."""
+    preflight.at_least(args.per_class, 1, "--per-class")
+    negative = [c for c in args.classes or [] if c < 0]
+    if negative:
+        raise ValueError(f"--classes {negative} are negative: class ids start at 0")
+    if not args.list:  # --list writes nothing
+        preflight.output_folder(args.out, "--out")
+    preflight.device(args.device)
+    from .cli.checkpoint import resolve_checkpoint  # imports Lightning: after the checks
+
+    return resolve_checkpoint(args.checkpoint)
 
 
 def task_layouts(
@@ -46,7 +60,9 @@ def task_layouts(
     k = task.num_classes
     bad = [c for c in classes if not 0 <= c < k]
     if bad:
-        raise ValueError(f"classes {bad} outside [0, {k}): the model has {k} classes")
+        raise ValueError(
+            f"--classes {bad} outside [0, {k}): the model has {k} classes; pick ids 0..{k - 1}"
+        )
     g = task.generator if raw else task.g_ema.module
     device = next(g.parameters()).device
     z = torch.randn(
@@ -80,7 +96,10 @@ def write_layouts(task: ClassConditionalGAN, args: argparse.Namespace) -> list[P
 def main(argv: list[str] | None = None) -> list[Path]:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     with command_errors():
-        task, ckpt = load_task(args.checkpoint, ClassConditionalGAN)
+        ckpt = check_args(args)
+        from .tasks import ClassConditionalGAN
+
+        task, ckpt = preflight.load_checkpoint(ckpt, ClassConditionalGAN)
         paths = write_layouts(task, args)
     if paths:
         print(

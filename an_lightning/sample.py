@@ -14,15 +14,18 @@ import argparse
 import itertools
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .cli.checkpoint import load_task
+from .cli import preflight
 from .cli.errors import command_errors
-from .tasks import ClassConditionalGAN
 from .viz import make_grid, save_png
+
+if TYPE_CHECKING:
+    from .tasks import ClassConditionalGAN
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,10 +39,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--raw", action="store_true", help="sample G itself instead of its EMA")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = p.parse_args(argv)
-    if args.per_class < 1 or args.random < 0 or args.steps < 2:
-        p.error("--per-class must be >= 1, --random >= 0, --steps >= 2")
-    return args
+    return p.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> Path:
+    """The checkpoint file, once every argument is known to be usable (nothing written)."""
+    preflight.at_least(args.per_class, 1, "--per-class")
+    preflight.at_least(args.random, 0, "--random")
+    preflight.at_least(args.steps, 2, "--steps")
+    negative = [c for c in args.classes or [] if c < 0]
+    if negative:
+        raise ValueError(f"--classes {negative} are negative: class ids start at 0")
+    preflight.output_folder(args.out, "--out")
+    preflight.device(args.device)
+    from .cli.checkpoint import resolve_checkpoint  # imports Lightning: after the checks
+
+    return resolve_checkpoint(args.checkpoint)
 
 
 @torch.no_grad()
@@ -81,7 +96,9 @@ def write_samples(task: ClassConditionalGAN, args: argparse.Namespace) -> list[P
     classes = args.classes if args.classes is not None else list(range(min(k, 10)))
     bad = [c for c in classes if not 0 <= c < k]
     if bad:
-        raise ValueError(f"--classes {bad} outside [0, {k}): the model has {k} classes")
+        raise ValueError(
+            f"--classes {bad} outside [0, {k}): the model has {k} classes; pick ids 0..{k - 1}"
+        )
     g = (task.generator if args.raw else task.g_ema.module).eval().to(args.device)
     rng = torch.Generator().manual_seed(args.seed)
     cols = args.per_class
@@ -103,7 +120,10 @@ def write_samples(task: ClassConditionalGAN, args: argparse.Namespace) -> list[P
 def main(argv: list[str] | None = None) -> list[Path]:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     with command_errors():
-        task, ckpt = load_task(args.checkpoint, ClassConditionalGAN)
+        ckpt = check_args(args)
+        from .tasks import ClassConditionalGAN
+
+        task, ckpt = preflight.load_checkpoint(ckpt, ClassConditionalGAN)
         paths = write_samples(task, args)
     print(f"{len(paths)} pictures from {ckpt} (generator iteration {task.g_iter}) in {args.out}")
     return paths

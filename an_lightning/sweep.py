@@ -21,6 +21,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from .cli import preflight
+from .cli.errors import command_errors
 from .sweeping.command import fit_args, run_command
 from .sweeping.keys import check_parameters, check_runs
 from .sweeping.slurm import TEMPLATE, ArrayRequest, sbatch_command, submit
@@ -28,7 +30,8 @@ from .sweeping.spec import Sweep, SweepError, grid, load_sweep
 
 # The sweeps package's pydantic models use v1 option names: noise on every import.
 warnings.filterwarnings("ignore", message="Valid config keys have changed in V2")
-EXIT_BAD_INPUT = 2
+# Options that only mean something with --slurm, and their defaults.
+SLURM_ONLY = {"partition": None, "gpus": 0, "max_parallel": None, "sbatch": [], "dry_run": False}
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -61,6 +64,19 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return p.parse_args(argv), overrides
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Options that contradict each other, or a runs root that cannot be written."""
+    given = [k for k, default in SLURM_ONLY.items() if getattr(args, k) != default]
+    given += ["template"] if args.template != TEMPLATE else []
+    if given and not args.slurm:
+        flag = "--" + given[0].replace("_", "-")
+        raise SweepError(f"{flag} only applies to --slurm: add --slurm, or drop {flag}")
+    preflight.at_least(args.gpus, 0, "--gpus")
+    preflight.at_least(args.max_parallel, 1, "--max-parallel")
+    if args.slurm or args.run_local or args.index is not None:
+        preflight.output_folder(args.runs_root, "--runs-root")
+
+
 def run_dir(args: argparse.Namespace, sweep: Sweep, index: int) -> Path:
     return args.runs_root / f"{sweep.name}-{index}"
 
@@ -82,7 +98,8 @@ def run_env(sweep: Sweep) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
+    with command_errors():
+        check_args(args)
         sweep = load_sweep(args.sweep)
         points = grid(sweep)
         cmds = commands(args, sweep, points, overrides)
@@ -109,9 +126,6 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             print(submit(sbatch, args.runs_root))
             return 0
-    except SweepError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     if args.index is not None:
         print(f"{sweep.name}-{args.index}: {shlex.join(cmds[args.index])}", flush=True)
         # Replace this process: SLURM's signals (SIGUSR1 before the time limit) then

@@ -38,7 +38,7 @@ def tiny_config(run_dir: Path, max_g_steps: int = 4, **model_overrides) -> dict:
             "enable_progress_bar": False,
             "enable_model_summary": False,
             "logger": {
-                "class_path": "lightning.pytorch.loggers.CSVLogger",
+                "class_path": "an_lightning.loggers.CSVLogger",
                 "init_args": {"save_dir": ".", "name": "", "version": ""},
             },
         },

@@ -56,7 +56,7 @@ def tiny_config(run_dir: Path, max_g_steps: int = 4, **model) -> dict:
             "val_check_interval": 2,
             "log_every_n_steps": 1,
             "logger": {
-                "class_path": "lightning.pytorch.loggers.CSVLogger",
+                "class_path": "an_lightning.loggers.CSVLogger",
                 "init_args": {"save_dir": ".", "name": "", "version": ""},
             },
         },

@@ -4,7 +4,7 @@ import csv
 import json
 import math
 
-import pytest
+from error_fixtures import refuses
 
 from an_lightning import evaluate
 
@@ -43,6 +43,23 @@ def test_fid_of_the_filled_images_on_request(inpaint_run, toy_features):
     assert result["feature_network"].startswith("file:toy.pt:")
 
 
-def test_unknown_inpainting_metrics_are_an_error(inpaint_run):
-    with pytest.raises(SystemExit, match=r"unknown metrics \['kid'\] for inpainting"):
-        evaluate.main([str(inpaint_run), "--metrics", "psnr,kid"])
+def test_bad_inpainting_options_are_one_line_errors_and_write_nothing(
+    inpaint_run, tmp_path, capsys
+):
+    records = inpaint_run / "checkpoints" / "last.eval.json"
+    before = records.read_bytes() if records.exists() else None
+    masks = tmp_path / "masks"
+    file = tmp_path / "file"
+    file.write_text("a file")
+    cases = {
+        ("--metrics", "psnr,kid"): "unknown metrics ['kid'] for inpainting",
+        ("--ref", file): f"--ref {file} is not a folder",
+        ("--masks", file): f"--masks {file} is a file",
+        ("--masks", file / "masks"): f"cannot be created: {file} is a file",
+        ("--masks", masks, "--metrics", "fid", "--feature-network", file): "is not a Torch",
+    }
+    for extra, message in cases.items():
+        line = refuses(evaluate.main, [inpaint_run, "--batch-size", "4", *extra], capsys)
+        assert message in line, line
+    assert not masks.exists()  # the mask set is written only once everything else is good
+    assert (records.read_bytes() if records.exists() else None) == before

@@ -88,3 +88,12 @@ def test_receiver_passes_plain_batches_through():
 def test_slots_must_be_positive():
     with pytest.raises(ValueError, match="slots"):
         BufferPool(slots=0)
+
+
+def test_a_workers_data_error_is_raised_by_the_receiver_also_after_pinning():
+    error = ValueError("shard-000003.tar holds label 7, but the data has 3 classes")
+    batch = PooledBatch(torch.empty(0, dtype=torch.uint8), np.empty(0, np.int64), error=error)
+    assert batch.pin_memory() is batch
+    with pytest.raises(ValueError) as caught:
+        Receiver(keep=1)(batch)
+    assert caught.value is error

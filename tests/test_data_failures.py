@@ -2,7 +2,13 @@ import multiprocessing
 
 import pytest
 
-from an_lightning.data.failures import BadDataError, BadDataWarning, FailureStats
+from an_lightning.data.failures import (
+    BadDataError,
+    BadDataWarning,
+    FailureStats,
+    LabelRangeError,
+    check_label,
+)
 
 
 def test_counts_and_threshold_after_min_samples():
@@ -31,6 +37,27 @@ def test_handler_finds_the_shard_in_webdataset_exception_args():
     with pytest.warns(BadDataWarning, match="/d/shard-000002.tar"):
         stats.handler(exc)
     assert stats.bad == 2
+
+
+def test_an_unreadable_shard_counts_as_the_samples_it_held():
+    stats = FailureStats(max_bad_fraction=0.05, min_samples=1000)
+    stats.record_good(36)
+    exc = EOFError("unexpected end of data", "/d/shard-000004.tar")
+    exc.samples_lost = 4  # what tario sets from index.json
+    with pytest.warns(BadDataWarning, match="skipped 4 samples"):
+        stats.handler(exc)
+    assert (stats.good, stats.bad) == (36, 4)
+    with pytest.raises(BadDataError, match=r"4 of 40 samples failed .*shard-000004.tar \(4\)"):
+        stats.check(final=True)
+
+
+def test_labels_outside_the_class_range_are_one_line_errors():
+    check_label(0, 3, "s.tar")
+    check_label(2, 3, "s.tar")
+    check_label(-1, 0, "s.tar")  # unlabelled data
+    for label, classes in [(3, 3), (-1, 3), (-5, 3), (0, 0)]:
+        with pytest.raises(LabelRangeError, match=f"s.tar holds label {label}, but the data has"):
+            check_label(label, classes, "s.tar")
 
 
 def _worker(stats):

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from error_fixtures import command_refuses, refuses
 
 from an_lightning.data import mask_set
 
@@ -31,6 +32,23 @@ def test_written_pngs_read_back_bit_exact(tmp_path):
 def test_command_writes_a_set_and_refuses_a_full_folder(tmp_path, capsys):
     mask_set.main([str(tmp_path / "m"), "--size", "16", "--count", "2"])
     assert len(list((tmp_path / "m").rglob("*.png"))) == 4 * 2
-    with pytest.raises(SystemExit) as exc:
-        mask_set.main([str(tmp_path / "m"), "--size", "16", "--count", "2"])
-    assert exc.value.code == 2 and "not empty" in capsys.readouterr().err
+    before = sorted((tmp_path / "m").rglob("*"))
+    line = refuses(mask_set.main, [tmp_path / "m", "--size", "16", "--count", "2"], capsys)
+    assert "is not empty; choose a new folder" in line
+    assert sorted((tmp_path / "m").rglob("*")) == before
+
+
+def test_command_refuses_degenerate_sets_and_unwritable_folders(tmp_path, capsys):
+    out, file = tmp_path / "masks", tmp_path / "file"
+    file.write_text("a file")
+    cases = {
+        (out, "--size", "4"): "--size must be 8 or more, got 4",
+        (out, "--count", "0"): "--count must be 1 or more, got 0",
+        (file,): f"mask folder {file} is a file",
+        (file / "masks",): f"cannot be created: {file} is a file",
+    }
+    for argv, message in cases.items():
+        assert message in refuses(mask_set.main, list(argv), capsys)
+    assert not out.exists() and file.read_text() == "a file"
+    line = command_refuses("an_lightning.data.mask_set", out, "--count", "-3", not_created=[out])
+    assert "--count must be 1 or more, got -3" in line

@@ -1,5 +1,6 @@
 import json
 import multiprocessing
+import re
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,6 +12,7 @@ from data_fixtures import class_folders, decoded_hashes, tensor_hashes
 from torch import nn
 
 from an_lightning.data import ShardDataModule
+from an_lightning.data.failures import BadDataError, LabelRangeError
 from an_lightning.data.shards import Options, write_shards
 
 CLASSES = ["a", "b", "c"]
@@ -148,6 +150,86 @@ def test_clear_errors_before_training(data, tmp_path):
     with pytest.raises(ValueError, match="max_bad_fraction"):
         _dm(data, max_bad_fraction=2.0)
     assert json.loads((data / "train" / "index.json").read_text())["num_samples"] == 24
+
+
+@pytest.fixture(scope="module")
+def ten_shards(tmp_path_factory) -> Path:
+    """10 shards of 4 samples (4 classes); shard-000004.tar is garbage, its index intact."""
+    root = tmp_path_factory.mktemp("ten")
+    class_folders(root / "src", ["a", "b", "c", "d"], 10)
+    write_shards(root / "src", root / "out", Options(size=16, shard_size=4), progress=False)
+    broken = root / "out" / "shard-000004.tar"
+    broken.write_bytes(b"\x17" * broken.stat().st_size)
+    return root / "out"
+
+
+def _ten(folder: Path, max_bad_fraction: float, workers: int = 0) -> ShardDataModule:
+    pattern = str(folder / "shard-*.tar")
+    return ShardDataModule(
+        pattern,
+        pattern,
+        batch_size=4,
+        num_workers=workers,
+        shuffle_buffer=0,
+        max_bad_fraction=max_bad_fraction,
+    )
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_unreadable_shard_counts_as_its_samples_and_trips_max_bad_fraction(ten_shards, workers):
+    dm = _ten(ten_shards, 0.05, workers)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(BadDataError) as caught:
+            list(dm.val_dataloader())  # finite: the end of the stream checks
+        dm.teardown("validate")
+        message = str(caught.value)
+        assert "\n" not in message, repr(message)
+        # 4 of 40 (a worker that finishes first checks at 32 or 36 already); counting the
+        # shard as 1 bad sample, as before, gave 1 of 37: 2.7%, which passed
+        assert re.match(r"4 of (32|36|40) samples failed \(1\d\.\d% > max_bad_fraction=5", message)
+        assert "shard-000004.tar (4)" in message
+        with pytest.raises(BadDataError, match=r"samples failed .*shard-000004.tar"):
+            loader = dm.train_dataloader()
+            for _ in range(10):  # resampled training: stops once 200 samples were seen
+                list(loader)
+        dm.teardown("fit")
+
+
+def test_below_max_bad_fraction_the_lost_shard_is_counted_in_full(ten_shards):
+    dm = _ten(ten_shards, 0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        images = sum(len(y) for _, y in dm.val_dataloader())
+        assert (images, dm.val_stats.good, dm.val_stats.bad) == (36, 36, 4)
+        assert sum(len(y) for _, y in dm.train_dataloader()) == 40  # 10 full batches
+    stats = dm.train_stats
+    assert stats.bad > 0 and stats.bad % 4 == 0 and stats.good % 4 == 0  # whole shards
+
+
+def _relabelled(data: Path, folder: Path, num_classes: int) -> Path:
+    """``data``'s training shards with an index that claims ``num_classes`` classes."""
+    folder.mkdir()
+    for shard in (data / "train").glob("*.tar"):
+        (folder / shard.name).write_bytes(shard.read_bytes())
+    index = json.loads((data / "train" / "index.json").read_text())
+    index.update(num_classes=num_classes, classes=CLASSES[:num_classes])
+    (folder / "index.json").write_text(json.dumps(index))
+    return folder
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_label_outside_the_class_count_stops_the_loader_naming_shard_and_label(
+    data, tmp_path, workers
+):
+    folder = _relabelled(data, tmp_path / "two", 2)  # the shards hold labels 0, 1 and 2
+    dm = ShardDataModule(str(folder / "shard-*.tar"), batch_size=4, num_workers=workers)
+    with pytest.raises(LabelRangeError) as caught:
+        list(dm.train_dataloader())
+    dm.teardown("fit")
+    message = str(caught.value)
+    assert "\n" not in message, message
+    assert "shard-0000" in message and "holds label 2, but the data has 2 classes" in message
 
 
 class Tiny(L.LightningModule):

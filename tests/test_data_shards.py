@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from data_fixtures import class_folders, shard_members, truncate, write_image
+from error_fixtures import command_refuses, refuses
 from PIL import Image
 
 from an_lightning.data import shards
@@ -126,9 +127,61 @@ def test_cli(src, tmp_path, capsys):
     assert main([str(src), str(out), "--size", "8", "--shard-size", "10", "--workers", "1"]) == 0
     printed = capsys.readouterr().out
     assert "20 samples, 3 classes in 3 shards" in printed and "n03/fake.jpg" in printed
-    assert main([str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
-    assert "does not exist" in capsys.readouterr().err
-    assert main([str(src), str(tmp_path / "y"), "--quality", "0"]) == 2
+    assert "does not exist" in refuses(main, [tmp_path / "missing", tmp_path / "x"], capsys)
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--size", "0"], "--size must be 1 or more, got 0"),
+        (["--shard-size", "-1"], "--shard-size must be 1 or more"),
+        (["--quality", "0"], "--quality must be 1 or more"),
+        (["--quality", "101"], "--quality must be 100 or less"),
+        (["--workers", "0"], "--workers must be 1 or more"),
+        (["--prefix", "a/b"], "shard prefix 'a/b' must be a plain file name"),
+        (["--ground-truth", "/no/gt.txt"], "ground-truth file /no/gt.txt does not exist"),
+        (["--classes", "/no/classes.txt"], "cannot read class names from /no/classes.txt"),
+    ],
+)
+def test_bad_options_write_nothing(src, tmp_path, capsys, extra, message):
+    out = tmp_path / "out"
+    assert message in refuses(main, [src, out, *extra], capsys)
+    assert not out.exists()
+
+
+def test_bad_output_paths_write_nothing(src, tmp_path, capsys):
+    file = tmp_path / "file"
+    file.write_text("a file")
+    assert f"{file} is a file, but names the folder" in refuses(main, [src, file], capsys)
+    line = refuses(main, [src, file / "out"], capsys)
+    assert f"cannot be created: {file} is a file" in line
+    assert "inside the source" in refuses(main, [src, src / "shards"], capsys)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("precious")
+    assert "is not empty" in refuses(main, [src, foreign], capsys)  # a FileExistsError
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+
+def test_a_source_without_one_readable_image_writes_nothing(tmp_path, capsys):
+    broken = tmp_path / "broken"
+    for c in ("a", "b"):
+        for i in range(3):
+            (broken / c).mkdir(parents=True, exist_ok=True)
+            (broken / c / f"{i}.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    out = tmp_path / "out"
+    for workers in ("1", "2"):
+        line = refuses(main, [broken, out, "--workers", workers, "--no-progress"], capsys)
+        assert f"none of the 6 images in {broken} could be read" in line
+        assert "nothing was written" in line and not out.exists()
+    (tmp_path / "empty").mkdir()
+    line = refuses(main, [tmp_path / "empty", out], capsys)
+    assert f"no images found in {tmp_path / 'empty'}" in line and not out.exists()
+    line = command_refuses(
+        "an_lightning.data.shards", broken, out, "--no-progress", not_created=[out]
+    )
+    assert "could be read" in line
 
 
 @pytest.mark.slow

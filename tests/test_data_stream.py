@@ -8,7 +8,12 @@ import pytest
 import torch
 from data_fixtures import class_folders, decoded_hashes, tensor_hashes
 
-from an_lightning.data.failures import BadDataError, BadDataWarning, FailureStats
+from an_lightning.data.failures import (
+    BadDataError,
+    BadDataWarning,
+    FailureStats,
+    LabelRangeError,
+)
 from an_lightning.data.shards import Options, write_shards
 from an_lightning.data.stream import batches_per_rank, collate, make_loader, shard_stream
 
@@ -121,6 +126,32 @@ def test_too_many_failures_stop_with_the_shard_name(shards, tmp_path, workers):
         warnings.simplefilter("ignore")
         with pytest.raises(BadDataError, match=r"4 of \d+ samples failed.*shard-000000.tar"):
             list(make_loader(pipeline, workers))
+
+
+def _relabel(src: Path, dst: Path, label: bytes) -> None:
+    """Copy a shard, giving its second sample the label ``label``."""
+    with tarfile.open(src) as tin, tarfile.open(dst, "w") as tout:
+        labels = 0
+        for member in tin.getmembers():
+            data = tin.extractfile(member).read()
+            if member.name.endswith(".cls"):
+                data = label if labels == 1 else data
+                labels += 1
+            member.size = len(data)
+            tout.addfile(member, io.BytesIO(data))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_negative_label_stops_the_stream_with_one_line(shards, tmp_path, workers):
+    bad = tmp_path / "shard-000003.tar"
+    _relabel(shards[3], bad, b"-3")
+    pipeline, _ = _stream([*shards[:3], bad], batch_size=4, num_classes=3)
+    with pytest.raises(LabelRangeError) as caught:
+        _read(make_loader(pipeline, workers))
+    assert str(caught.value).startswith(f"{bad} holds label -3, but the data has 3 classes")
+    assert "\n" not in str(caught.value)
+    unchecked, _ = _stream([bad], batch_size=4)  # num_classes=None: labels pass unchecked
+    assert -3 in _read(make_loader(unchecked, 0))[1]
 
 
 class _CollateInWorker(torch.utils.data.Dataset):

@@ -71,3 +71,20 @@ def test_byte_sum_is_exact_for_any_header():
     headers += [rng.integers(0, 256, 512, dtype=np.uint8).tobytes() for _ in range(2000)]
     headers += [rng.choice([0, 48, 255], 512).astype(np.uint8).tobytes() for _ in range(2000)]
     assert all(_byte_sum(h) == sum(h) for h in headers)
+
+
+def test_a_failure_reports_the_samples_the_index_promised_beyond_those_delivered(tmp_path):
+    good = _tar(tmp_path / "good.tar", {f"{i:03d}.cls": b"%d" % i for i in range(6)})
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(good.read_bytes()[: 512 * 13 + 100])  # delivers 000 and 001
+    garbage = tmp_path / "garbage.tar"
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes())
+    urls = [{"url": str(p)} for p in (cut, garbage, good)]
+    errors = []
+    expected = {str(cut): 6, str(garbage): 6, str(good): 6}
+    samples = list(tar_samples(urls, lambda exc: errors.append(exc) or True, expected))
+    assert len(samples) == 2 + 6
+    assert [(e.args[-1], e.samples_lost) for e in errors] == [(str(cut), 4), (str(garbage), 6)]
+    errors.clear()
+    list(tar_samples(urls, lambda exc: errors.append(exc) or True))  # no counts known
+    assert [e.samples_lost for e in errors] == [1, 1]

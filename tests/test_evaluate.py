@@ -1,10 +1,13 @@
 """The evaluation command on a checkpoint trained in the test."""
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 from data_fixtures import class_folders
+from error_fixtures import command_refuses, refuses
 
 from an_lightning import evaluate
 from an_lightning.data.shards import Options, write_shards
@@ -103,18 +106,70 @@ def test_reference_from_an_image_folder_and_from_a_stats_file(tiny_run, toy_feat
     [
         (["--metrics", "fid,sharpness"], "unknown metrics"),
         (["--metrics", "is"], "IS needs class logits"),
-        (["--metrics", "intra_fid", "--intra-classes", "0,12"], r"outside \[0, 10\)"),
-        (["--ref", "/no/such/data"], "neither a statistics .pt file"),
+        (["--metrics", "intra_fid", "--intra-classes", "0,12"], r"--intra-classes [12] outside"),
+        (["--metrics", "intra_fid", "--intra-classes", "0,x"], "--intra-classes: expected"),
+        (["--ref", "/no/such/data"], "--ref /no/such/data does not exist"),
+        (["--ref", "/no/such/stats.pt"], "does not exist"),
+        (["--num-samples", "1"], "--num-samples must be 2 or more, got 1"),
+        (["--batch-size", "0"], "--batch-size must be 1 or more"),
+        (["--reference-images", "0"], "--reference-images must be 1 or more"),
+        (["--num-workers", "-1"], "--num-workers must be 0 or more"),
+        (["--kid-subset-size", "1"], "--kid-subset-size must be 2 or more"),
+        (["--device", "nope"], "--device 'nope' is not a torch device"),
+        (["--is-classifier", "/no/such.pt"], "--is-classifier /no/such.pt does not exist"),
     ],
 )
-def test_bad_options_are_one_line_errors(tiny_run, toy_features, tmp_path, extra, message):
-    with pytest.raises(SystemExit, match=message):
-        run(tiny_run, toy_features, tmp_path, "--num-samples", "4", *extra)
+def test_bad_options_are_one_line_errors_and_write_nothing(
+    tiny_run, toy_features, tmp_path, capsys, extra, message
+):
+    records = tiny_run / "checkpoints" / "last.eval.json"
+    before = records.read_bytes() if records.exists() else None
+    line = refuses(
+        run_main, [tiny_run, toy_features, tmp_path, "--num-samples", "4", *extra], capsys
+    )
+    assert message in line
+    assert not (tmp_path / "cache").exists()
+    assert (records.read_bytes() if records.exists() else None) == before
 
 
-def test_missing_checkpoint_is_an_error(tmp_path):
-    with pytest.raises(SystemExit, match="does not exist"):
-        evaluate.main([str(tmp_path / "missing.ckpt")])
+def run_main(argv: list[str]):
+    """``run`` for ``refuses``: (run dir, features, tmp folder, options...)."""
+    return run(Path(argv[0]), Path(argv[1]), Path(argv[2]), *argv[3:])
+
+
+def test_bad_files_are_refused_before_any_statistics_are_computed(
+    tiny_run, toy_features, tmp_path, capsys
+):
+    not_script = tmp_path / "classifier.pt"
+    not_script.write_bytes(b"not TorchScript")
+    base = [tiny_run, toy_features, tmp_path, "--num-samples", "4"]
+    line = refuses(run_main, [*base, "--metrics", "is", "--is-classifier", not_script], capsys)
+    assert "is not a TorchScript file" in line and not (tmp_path / "cache").exists()
+    line = refuses(evaluate.main, [tiny_run, "--feature-network", "nope"], capsys)
+    assert "--feature-network nope is neither one of" in line
+    cache = tmp_path / "cache-file"
+    cache.write_text("a file")
+    line = refuses(evaluate.main, [tiny_run, "--cache-dir", cache], capsys)
+    assert f"--cache-dir {cache} is a file" in line
+
+    copy = tmp_path / "copy" / "last.ckpt"  # a damaged record file next to a checkpoint
+    copy.parent.mkdir()
+    shutil.copy(tiny_run / "checkpoints" / "last.ckpt", copy)
+    (copy.parent / "last.eval.json").write_text("[{truncated")
+    line = refuses(run_main, [copy, toy_features, tmp_path, "--num-samples", "4"], capsys)
+    assert "last.eval.json is unreadable" in line and "move it aside" in line
+    assert (copy.parent / "last.eval.json").read_text() == "[{truncated"
+    assert not (tmp_path / "cache").exists()
+
+
+def test_missing_checkpoint_is_an_error(tmp_path, capsys):
+    line = refuses(evaluate.main, [tmp_path / "missing.ckpt"], capsys)
+    assert "does not exist" in line
+    cache = tmp_path / "cache"
+    line = command_refuses(
+        "an_lightning.evaluate", tmp_path / "missing.ckpt", "--cache-dir", cache, "--device", "cpu"
+    )
+    assert f"{tmp_path / 'missing.ckpt'} does not exist" in line and not cache.exists()
 
 
 @pytest.mark.slow
@@ -143,7 +198,7 @@ def test_offline_inception_end_to_end(tiny_run, tmp_path):
     assert torch.isfinite(torch.tensor(result["fid"])) and result["fid"] > 0
 
 
-def test_reference_from_shards_must_match_the_model_size(tiny_run, toy_features, tmp_path):
+def test_reference_from_shards_must_match_the_model_size(tiny_run, toy_features, tmp_path, capsys):
     class_folders(tmp_path / "src", [f"c{i}" for i in range(10)], 2, size=(40, 36))
     write_shards(tmp_path / "src", tmp_path / "s32", Options(size=32, shard_size=8), progress=False)
     result = run(
@@ -159,5 +214,5 @@ def test_reference_from_shards_must_match_the_model_size(tiny_run, toy_features,
     )
     assert result["reference"].startswith("ShardDataModule-") and result["fid"] > 0
     write_shards(tmp_path / "src", tmp_path / "s16", Options(size=16, shard_size=8), progress=False)
-    with pytest.raises(SystemExit, match="hold 16px images but the model makes 32px"):
-        run(tiny_run, toy_features, tmp_path, "--ref", str(tmp_path / "s16"), "--num-samples", "4")
+    argv = [tiny_run, toy_features, tmp_path, "--ref", tmp_path / "s16", "--num-samples", "4"]
+    assert "hold 16px images but the model makes 32px" in refuses(run_main, argv, capsys)

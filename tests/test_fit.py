@@ -5,6 +5,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,11 @@ TESTS = Path(__file__).resolve().parent
 
 
 def snapshot(folder: Path) -> dict[str, str]:
+    """Digest of every file but the lock (which names its latest holder)."""
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name != ".lock"
     }
 
 
@@ -121,6 +123,110 @@ def test_bad_input_fails_before_training_and_touches_nothing(tmp_path, capsys):
     assert not (run / "checkpoints").exists()
 
 
+def one_line_error(argv: list[str], capsys) -> tuple[int, str]:
+    """(exit status, the error line), checking the error is short and has no traceback."""
+    with pytest.raises(SystemExit) as exc:
+        fit.main(argv)
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and 1 <= len(lines) <= 3, err
+    assert lines[-1].startswith("error: "), err
+    return exc.value.code, lines[-1]
+
+
+def test_every_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys):
+    run = tmp_path / "run"
+    config = str(write(tmp_path / "tiny.yaml", tiny_config(run)))
+    (tmp_path / "empty.yaml").write_text("\n")
+    (tmp_path / "broken.yaml").write_text("model: {init_args: [1\n")
+    (tmp_path / "a_file").write_text("")
+    classes = tiny_config(run)
+    for net in ("generator", "discriminator"):
+        classes["model"]["init_args"][net]["init_args"]["num_classes"] = 5
+    csv_logger = tiny_config(run)
+    csv_logger["trainer"]["logger"]["class_path"] = "lightning.pytorch.loggers.CSVLogger"
+    cases = {
+        "empty config": ([str(tmp_path / "empty.yaml")], "is empty"),
+        "YAML syntax": ([str(tmp_path / "broken.yaml")], "line 2"),
+        "unknown key": ([config, "--model.init_args.bogus=1"], "'bogus' is not accepted"),
+        "unknown top-level key": ([config, "--bogus=1"], "unrecognized arguments"),
+        "bad value": ([config, "--model.init_args.g_lr=abc"], "g_lr"),
+        "image size": ([config, "--data.init_args.image_size=64"], "64x64 images"),
+        "class count": ([str(write(tmp_path / "c.yaml", classes))], "conditioned on 5 classes"),
+        "batch < n_dis": ([config, "--data.init_args.batch_size=1"], "batch_size 1 cannot"),
+        "checkpoint_every 0": ([config, "--checkpoint_every=0"], "checkpoint_every must be"),
+        "checkpoint_every < 0": ([config, "--checkpoint_every=-5"], "got -5"),
+        "max_g_steps 0": ([config, "--model.init_args.max_g_steps=0"], "max_g_steps must be"),
+        "run_dir a file": ([config, f"--run_dir={tmp_path / 'a_file'}"], "is a file"),
+        "CSVLogger": ([str(write(tmp_path / "l.yaml", csv_logger))], "an_lightning.loggers"),
+    }
+    for name, (argv, match) in cases.items():
+        code, line = one_line_error(argv, capsys)
+        assert code == 2 and match in line, (name, line)
+    assert not run.exists()
+
+
+def test_divergence_stops_with_one_line_and_keeps_the_finite_checkpoint(tmp_path, capsys):
+    """A NaN weight injected after iteration 5 stops the run at the save of 6, exit 3;
+    the checkpoints of 4 stay exactly as they were, and the commands can still use them."""
+    from an_lightning.cli.checkpoint import load_task
+
+    run = tmp_path / "run"
+    config = tiny_config(run, max_g_steps=4)
+    fit.main([str(write(tmp_path / "a.yaml", config))])
+    before = snapshot(run / "checkpoints")
+    config["model"]["init_args"]["max_g_steps"] = 10
+    config["trainer"]["callbacks"] = [
+        {"class_path": "train_callbacks.NanAt", "init_args": {"g_iter": 5}}
+    ]
+    code, line = one_line_error([str(write(tmp_path / "b.yaml", config))], capsys)
+    assert code == 3, line
+    assert "training diverged" in line and "generator iteration 6" in line, line
+    assert "last.ckpt, is kept" in line, line
+    assert snapshot(run / "checkpoints") == before
+    task, ckpt = load_task(run)
+    assert task.g_iter == 4 and ckpt.name == "last.ckpt"
+
+
+def test_huge_learning_rates_stop_on_the_logging_cadence(tmp_path, capsys):
+    """The issue's case: g_lr = d_lr = 1e6 from a healthy run; checkpoints far apart, so
+    the cadence check (every 2 iterations) stops it, and nothing non-finite is saved."""
+    run = tmp_path / "run"
+    config = tiny_config(run, max_g_steps=4)
+    fit.main([str(write(tmp_path / "a.yaml", config))])
+    config["checkpoint_every"] = 1000
+    config["trainer"]["log_every_n_steps"] = 2
+    config["model"]["init_args"].update(max_g_steps=40, g_lr=1e6, d_lr=1e6)
+    code, line = one_line_error([str(write(tmp_path / "b.yaml", config))], capsys)
+    assert code == 3 and "NaN or infinite" in line, line
+    for ckpt in (run / "checkpoints").glob("*.ckpt"):
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        assert all(
+            torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point()
+        )
+
+
+def test_a_damaged_last_checkpoint_is_set_aside_and_the_run_resumes(tmp_path, capsys):
+    from test_cli_verified import damage
+
+    run = tmp_path / "run"
+    config = str(write(tmp_path / "a.yaml", tiny_config(run, max_g_steps=4)))
+    fit.main([config])
+    fit.main([config, "--model.init_args.max_g_steps=7", "--checkpoint_every=3"])
+    capsys.readouterr()
+    damage(run / "checkpoints" / "last.ckpt")  # last at 7 (the final save); periodic at 6
+    fit.main([config, "--model.init_args.max_g_steps=8", "--checkpoint_every=3"])
+    captured = capsys.readouterr()
+    assert "warning: checkpoint" in captured.err and "is damaged" in captured.err
+    assert "g_iter=0000006.ckpt at generator iteration 6" in captured.out
+    assert len(list((run / "damaged").glob("last.ckpt.*"))) == 2  # the file and its sidecar
+    final = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert final["g_iter"] == 8
+    with open(run / "metrics.csv") as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert steps == [4, 8]  # each segment logs its last row; 7 (after 6) is dropped once
+
+
 def test_checkpoint_of_another_model_is_refused_untouched(tmp_path, capsys):
     run = tmp_path / "run"
     fit.main([str(write(tmp_path / "a.yaml", tiny_config(run, max_g_steps=2)))])
@@ -210,3 +316,69 @@ def test_model_and_data_seeds_may_differ(tmp_path):
     fit.main([str(write(tmp_path / "seeds.yaml", config))])
     logged = yaml.safe_load((tmp_path / "run" / "hparams.yaml").read_text())
     assert logged["seed"] == 3 and logged["data.seed"] == 5
+
+
+def fit_process(config_path: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    cmd = [sys.executable, "-m", "an_lightning.fit", str(config_path), *extra]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_keeps_every_row_once_and_the_same_weights(tmp_path):
+    """SIGKILL at random moments (mid-step, mid-save, mid-log), re-run until done: rows
+    g_iter 2, 4, ..., 24 once each, and weights bit-identical to an uninterrupted run."""
+    import random
+
+    def config(name: str) -> Path:
+        c = tiny_config(tmp_path / name, max_g_steps=24)
+        c["trainer"]["log_every_n_steps"] = 2
+        return write(tmp_path / f"{name}.yaml", c)
+
+    whole = fit_process(config("whole"))
+    assert whole.wait(600) == 0, whole.stderr.read()[-2000:]
+    rng, kills = random.Random(1), 0
+    for _ in range(12):
+        proc = fit_process(config("killed"))
+        time.sleep(rng.uniform(3.0, 9.0))  # start-up takes about 3 s here
+        if proc.poll() is not None:
+            break
+        proc.kill()
+        proc.wait()
+        kills += 1
+    else:
+        proc = fit_process(config("killed"))
+    assert proc.wait(600) == 0, proc.stderr.read()[-2000:]
+    assert kills >= 2
+    with open(tmp_path / "killed" / "metrics.csv") as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert steps == list(range(2, 25, 2)), steps
+    a = weights(tmp_path / "whole/checkpoints/last.ckpt")
+    b = weights(tmp_path / "killed/checkpoints/last.ckpt")
+    assert a.keys() == b.keys()
+    for key, value in a.items():
+        assert torch.equal(value, b[key]), key
+
+
+@pytest.mark.slow
+def test_two_jobs_on_one_run_directory(tmp_path):
+    """Started at the same instant: one trains, the other exits 2 at once with one line
+    naming the holder's pid; after a kill -9 of the holder the directory is free."""
+    from an_lightning.cli.lock import RunLock
+
+    run = tmp_path / "run"
+    path = write(tmp_path / "long.yaml", tiny_config(run, max_g_steps=100_000))
+    a, b = fit_process(path), fit_process(path)
+    deadline = time.monotonic() + 120
+    while a.poll() is None and b.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    loser, winner = (a, b) if a.poll() is not None else (b, a)
+    assert loser.wait(5) == 2
+    err = loser.stderr.read().strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert err[0].startswith("error: ") and f"in use by pid {winner.pid}" in err[0], err
+    assert winner.poll() is None  # still training
+    assert sorted(p.name for p in run.glob("config*.yaml")) == ["config.yaml"]
+    winner.kill()
+    winner.wait()
+    RunLock(run).acquire().release()  # a killed holder never blocks its successor

@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from error_fixtures import command_refuses, fake_checkpoint, refuses
 from PIL import Image
 
 from an_lightning import inpaint
@@ -51,14 +52,10 @@ def test_fills_the_hole_and_keeps_known_pixels_bit_exact(checkpoint, inputs, cap
 
 
 def expect_exit(argv, capsys, *words):
-    with pytest.raises(SystemExit) as exc:
-        inpaint.main(argv)
-    err = capsys.readouterr().err
-    assert exc.value.code == 2, err
-    assert len(err.strip().splitlines()) == 1, err
+    line = refuses(inpaint.main, argv, capsys)
     for word in words:
-        assert word in err, err
-    return err
+        assert word in line, line
+    return line
 
 
 def test_bad_inputs_exit_2_with_one_line_naming_problem_and_fix(checkpoint, inputs, capsys):
@@ -75,7 +72,8 @@ def test_bad_inputs_exit_2_with_one_line_naming_problem_and_fix(checkpoint, inpu
     expect_exit(args(folder, checkpoint, image="broken.png"), capsys, "cannot read image", "PNG")
     expect_exit(args(folder, checkpoint, image="nope.png"), capsys, "does not exist")
     expect_exit(args(folder, folder / "none.ckpt"), capsys, "does not exist", ".ckpt file")
-    expect_exit(args(folder, folder / "broken.png"), capsys, "cannot read", "as a checkpoint")
+    broken = folder / "broken.png"
+    expect_exit(args(folder, broken), capsys, str(broken))  # not a checkpoint: RunError
     expect_exit(args(folder, checkpoint, out="out.jpg"), capsys, "must end in .png")
     gan = folder / "gan.ckpt"
     torch.save(
@@ -88,6 +86,25 @@ def test_bad_inputs_exit_2_with_one_line_naming_problem_and_fix(checkpoint, inpu
     expect_exit(args(folder, gan), capsys, "ClassConditionalGAN", "needs a Inpainting")
     torch.save({"state_dict": {}, "hyper_parameters": {}}, folder / "bare.ckpt")
     expect_exit(args(folder, folder / "bare.ckpt"), capsys, "no model config")
+    fake_checkpoint(folder / "empty.ckpt", "an_lightning.tasks.Inpainting")
+    expect_exit(args(folder, folder / "empty.ckpt"), capsys, "cannot load the model from")
+
+
+def test_bad_outputs_and_devices_exit_2_before_the_model_is_loaded(inputs, capsys):
+    folder = inputs[0]
+    ckpt = folder / "never-read.ckpt"
+    (folder / "taken.png").mkdir()
+    (folder / "file").write_text("a file")
+    expect_exit(args(folder, ckpt, out="taken.png"), capsys, "is a folder; pass the path")
+    expect_exit(args(folder, ckpt, out="file/out.png"), capsys, "file is a file, not a folder")
+    expect_exit(args(folder, ckpt, out="image.png"), capsys, "is one of the inputs")
+    expect_exit([*args(folder, ckpt), "--device", "nope"], capsys, "not a torch device")
+    assert not (folder / "out.png").exists()
+    out = folder / "new" / "out.png"
+    line = command_refuses(
+        "an_lightning.inpaint", *args(folder, ckpt)[:-1], out, not_created=[out.parent]
+    )
+    assert f"{ckpt} does not exist" in line
 
 
 @pytest.mark.slow

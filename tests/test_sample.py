@@ -1,8 +1,11 @@
 """Sample pictures: class rows at shared z, random samples, class interpolation."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
+from error_fixtures import command_refuses, fake_checkpoint, refuses
 from PIL import Image
 
 from an_lightning import sample
@@ -94,8 +97,64 @@ def test_the_ema_generator_is_sampled_unless_raw(tiny_run, tmp_path):
     assert np.array_equal(np.asarray(Image.open(a[0])), make_grid(rows, 8))
 
 
-def test_bad_classes_and_checkpoints_are_clear_errors(tiny_run, tmp_path):
-    with pytest.raises(SystemExit, match=r"--classes \[10\] outside \[0, 10\)"):
-        sample.main([str(tiny_run), "--out", str(tmp_path), "--classes", "3", "10"])
-    with pytest.raises(SystemExit, match="does not exist"):
-        sample.main([str(tmp_path / "none.ckpt"), "--out", str(tmp_path)])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--per-class", "0"], "--per-class must be 1 or more, got 0"),
+        (["--random", "-1"], "--random must be 0 or more, got -1"),
+        (["--steps", "1"], "--steps must be 2 or more, got 1"),
+        (["--classes", "3", "-2"], "--classes [-2] are negative"),
+        (["--classes", "3", "10"], "--classes [10] outside [0, 10): the model has 10 classes"),
+        (["--device", "nope"], "--device 'nope' is not a torch device"),
+        (["--device", "cuda:99"], "--device cuda:99 is not usable here"),
+    ],
+)
+def test_bad_options_stop_before_anything_is_written(tiny_run, tmp_path, capsys, extra, message):
+    out = tmp_path / "pics"
+    assert message in refuses(sample.main, [tiny_run, "--out", out, *extra], capsys)
+    assert not out.exists()
+
+
+def test_bad_paths_and_checkpoints_stop_before_anything_is_written(tiny_run, tmp_path, capsys):
+    out, file = tmp_path / "pics", tmp_path / "file.png"
+    file.write_bytes(b"not a folder")
+    line = refuses(sample.main, [tiny_run, "--out", file], capsys)
+    assert f"--out {file} is a file, but names the folder to write into" in line
+    line = refuses(sample.main, [tiny_run, "--out", file / "pics"], capsys)
+    assert f"cannot be created: {file} is a file" in line
+    cases = {  # the RunErrors of cli/checkpoint.py, and a checkpoint without model config
+        tmp_path / "none.ckpt": "does not exist",
+        file: str(file),  # not a checkpoint at all
+        tmp_path: "holds no",
+        fake_checkpoint(tmp_path / "i.ckpt", "an_lightning.tasks.Inpainting"): "ClassConditional",
+        fake_checkpoint(tmp_path / "g.ckpt", "an_lightning.tasks.ClassConditionalGAN"): (
+            f"cannot load the model from {tmp_path / 'g.ckpt'}"
+        ),
+    }
+    for ckpt, message in cases.items():
+        assert message in refuses(sample.main, [ckpt, "--out", out], capsys), ckpt
+        assert not out.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_an_output_folder_that_cannot_be_written_is_refused(tiny_run, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    line = refuses(sample.main, [tiny_run, "--out", locked / "pics"], capsys)
+    assert "is not writable by you" in line and not (locked / "pics").exists()
+
+
+def test_the_command_exits_2_with_one_line_and_writes_nothing(tiny_run, tmp_path):
+    file = tmp_path / "file.png"
+    file.write_bytes(b"not a folder")
+    line = command_refuses("an_lightning.sample", tiny_run, "--out", file / "sub", "--per-class", 2)
+    assert "cannot be created" in line and file.read_bytes() == b"not a folder"
+    out = tmp_path / "pics"
+    line = command_refuses("an_lightning.sample", file, "--out", out, not_created=[out])
+    assert str(file) in line  # a RunError of cli/checkpoint.py
+
+
+def test_debug_mode_keeps_the_traceback(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("AN_LIGHTNING_DEBUG", "1")
+    with pytest.raises(ValueError, match="--per-class must be 1 or more"):
+        sample.main([str(tiny_run), "--out", str(tmp_path / "pics"), "--per-class", "0"])

@@ -112,6 +112,7 @@ def test_array_tasks_survive_requeue_and_sigusr1(tmp_path, cluster):
     cluster.run("scancel", "--signal=USR1", f"{job}_1")
     hpc = run[1] / "hpc_ckpt_1.ckpt"
     wait_for("task 1's SIGUSR1 checkpoint", hpc.is_file, 120, cluster)
+    hpc_iter = g_iter(hpc)  # complete once visible: checkpoints are renamed into place
 
     wait_for(
         "the array to finish",
@@ -139,7 +140,8 @@ def test_array_tasks_survive_requeue_and_sigusr1(tmp_path, cluster):
     # unless the task saved a later one before SLURM stopped it (seen once: SIGUSR1 at
     # g_iter 19, last.ckpt at 20 a moment later): the newest checkpoint wins.
     path, it = resumed[1][0]
-    assert path == str(hpc) or int(it) >= g_iter(hpc), (resumed[1], g_iter(hpc))
+    assert path == str(hpc) or int(it) >= hpc_iter, (resumed[1], hpc_iter)
+    assert not hpc.exists()  # rotation removed it once a later periodic checkpoint was saved
     assert not [p for i in (0, 2, 3) for p in run[i].glob("hpc_ckpt_*")]
     assert not list(ROOT.glob("hpc_ckpt_*"))
     print(f"array of 4 with 2 preemptions: {elapsed:.0f} s (requeue at {requeued_at:.0f} s)")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from error_fixtures import command_refuses, refuses
 from jsonargparse import ArgumentParser
 from test_fit import tiny_config, write
 
@@ -36,11 +37,9 @@ def sweep_file(tmp_path: Path, parameters: dict, base: Path | None = None, **ext
 
 
 def fails(argv: list[str], capsys, match: str) -> str:
-    code = sweep.main(argv)
-    err = capsys.readouterr().err
-    assert code == 2 and match in err, (code, err)
-    assert err.count("\n") == 1, err  # one line
-    return err
+    line = refuses(sweep.main, argv, capsys)
+    assert match in line, line
+    return line
 
 
 def test_bad_input_is_refused_with_one_line_and_nothing_written(tmp_path, capsys):
@@ -66,7 +65,28 @@ def test_bad_input_is_refused_with_one_line_and_nothing_written(tmp_path, capsys
     fails([str(other), *root], capsys, "must run `python -m an_lightning.fit")
     random = sweep_file(tmp_path, seeds, method="random")
     fails([str(random), *root], capsys, "only a grid")
+    no_base = sweep_file(tmp_path, seeds, base=tmp_path / "gone.yaml")
+    line = fails([str(no_base), *root], capsys, f"config file {tmp_path / 'gone.yaml'} does not")
+    assert "usage" not in line and line.count("AN_LIGHTNING_DEBUG") == 1
     assert not runs.exists()
+
+
+def test_contradicting_options_and_unwritable_runs_roots_are_refused(tmp_path, capsys):
+    good = str(sweep_file(tmp_path, {"seed_everything": {"values": [0, 1]}}))
+    runs = tmp_path / "runs"
+    root = ["--runs-root", str(runs)]
+    fails([good, "--gpus", "2", *root], capsys, "--gpus only applies to --slurm: add --slurm")
+    fails([good, "--index", "0", "--dry-run", *root], capsys, "--dry-run only applies to")
+    fails([good, "--template", good, *root], capsys, "--template only applies to --slurm")
+    fails([good, "--slurm", "--gpus", "-1", "--dry-run", *root], capsys, "--gpus must be 0 or")
+    fails([good, "--slurm", "--max-parallel", "0", *root], capsys, "--max-parallel must be 1")
+    assert not runs.exists()
+    file = tmp_path / "file"
+    file.write_text("a file")
+    for mode in (["--run-local"], ["--index", "1"], ["--slurm"]):
+        fails([good, *mode, "--runs-root", str(file)], capsys, f"--runs-root {file} is a file")
+    line = command_refuses("an_lightning.sweep", good, "--run-local", "--runs-root", file / "runs")
+    assert f"cannot be created: {file} is a file" in line
 
 
 def test_grid_follows_wandb_order(tmp_path, capsys):

@@ -95,19 +95,21 @@ def test_training_validates_writes_panels_and_resumes_bit_exact(tmp_path):
         assert torch.equal(value, resumed["state_dict"][key]), key
 
 
-def test_batches_too_small_for_the_critic_steps_fail_clearly(tmp_path):
+def test_batches_too_small_for_the_critic_steps_fail_clearly(tmp_path, capsys):
     config = tiny_config(tmp_path / "run", n_dis=6)  # 7 chunks from batches of 6
-    with pytest.raises(ValueError, match="multiple of 7"):
+    with pytest.raises(SystemExit) as exc:
         run_fit(tmp_path, "small", config)
+    assert exc.value.code == 2 and "multiple of 7" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 def test_bad_presets_and_label_norms_are_refused_before_training(tmp_path, capsys):
     bad = tiny_config(tmp_path / "run", eval_presets=["square"])
     with pytest.raises(SystemExit) as exc:
         run_fit(tmp_path, "bad", bad)
-    assert "eval_presets" in str(exc.value.code)
+    assert exc.value.code == 2 and "eval_presets" in capsys.readouterr().err
     cbn = tiny_config(tmp_path / "run")
     cbn["model"]["init_args"]["generator"]["init_args"]["norm"] = {"name": "cbn"}
     with pytest.raises(SystemExit) as exc:
         run_fit(tmp_path, "cbn", cbn)
-    assert "class labels" in str(exc.value.code)
+    assert exc.value.code == 2 and "class labels" in capsys.readouterr().err

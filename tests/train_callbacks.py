@@ -1,6 +1,7 @@
 """Callbacks that tests load into real training processes through YAML configs.
 
-``KillAt`` SIGKILLs its own process: a preemption without any goodbye.
+``KillAt`` SIGKILLs its own process: a preemption without any goodbye. ``NanAt``
+makes the generator diverge on cue.
 
 Used by tests/test_fit.py through ``trainer.callbacks`` in a YAML config (the
 subprocess gets this folder on PYTHONPATH).
@@ -38,3 +39,15 @@ class DumpRankWeights(L.Callback):
         state = {k: v.detach().cpu() for k, v in pl_module.named_parameters()}
         path = os.path.join(self.folder, f"rank{trainer.global_rank}.pt")
         torch.save({"state_dict": state, "g_iter": pl_module.g_iter}, path)
+
+
+class NanAt(L.Callback):
+    """Poison one generator weight with NaN once the G counter reaches ``g_iter``."""
+
+    def __init__(self, g_iter: int) -> None:
+        self.g_iter = g_iter
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if pl_module.g_iter == self.g_iter:
+            with torch.no_grad():
+                next(pl_module.generator.parameters()).view(-1)[0] = float("nan")

@@ -1,13 +1,31 @@
-"""One-line errors for the command-line entry points (tracebacks only on request)."""
+"""One-line errors for the command-line entry points (tracebacks only on request).
+
+Every command (fit, evaluate, sample, layouts, inpaint, sweep, the shard and mask-set
+writers) reports bad input the same way: ``error: <problem and fix>`` on stderr, at
+most a usage hint besides, and exit status 2. ``AN_LIGHTNING_DEBUG=1`` re-raises the
+original exception with its traceback instead.
+"""
 
 from __future__ import annotations
 
+import io
+import logging
 import os
+import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 # What bad input raises: a missing or wrong file, a bad option, a missing package.
 USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, ModuleNotFoundError)
+USAGE_ERROR = 2  # the exit status of every user error, as argparse uses
+HINT = "(AN_LIGHTNING_DEBUG=1 shows the traceback)"
+
+
+def debugging() -> bool:
+    """True when ``AN_LIGHTNING_DEBUG`` asks for tracebacks instead of one-line errors."""
+    return os.environ.get("AN_LIGHTNING_DEBUG", "") not in ("", "0")
 
 
 def root_cause(err: BaseException) -> str:
@@ -17,16 +35,56 @@ def root_cause(err: BaseException) -> str:
     return " ".join(str(err).split())
 
 
-@contextmanager
-def command_errors() -> Iterator[None]:
-    """Turn bad-input exceptions into ``error: <message>`` and exit status 1.
+def fail(message: str, usage: str | None = None, status: int = USAGE_ERROR) -> NoReturn:
+    """Print ``error: message`` (after ``usage`` when given) to stderr and exit."""
+    if usage:
+        print(usage, file=sys.stderr)
+    print(f"error: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    raise SystemExit(status)
 
-    ``AN_LIGHTNING_DEBUG=1`` re-raises them with the traceback.
-    """
+
+@contextmanager
+def command_errors(usage: str | None = None) -> Iterator[None]:
+    """Turn bad-input exceptions into one ``error:`` line and exit status 2."""
     try:
         yield
     except USER_ERRORS as err:
-        if os.environ.get("AN_LIGHTNING_DEBUG"):
+        if debugging():
             raise
-        hint = "(AN_LIGHTNING_DEBUG=1 shows the traceback)"
-        raise SystemExit(f"error: {root_cause(err)} {hint}") from None
+        fail(f"{root_cause(err)} {HINT}", usage)
+
+
+@contextmanager
+def held_output(
+    loggers: tuple[str, ...] = ("lightning.pytorch", "lightning.fabric"),
+) -> Iterator[None]:
+    """Hold back library log lines and warnings until the block succeeds.
+
+    Checking a config means building it, and Lightning announces devices, seeds and
+    tips on the way; a config that then fails should print only its ``error:`` line.
+    On success the held lines are printed as they would have been.
+    """
+    buffer = io.StringIO()
+    handlers = {
+        h
+        for name in loggers
+        for h in logging.getLogger(name).handlers
+        if isinstance(h, logging.StreamHandler) and h.stream in (sys.stderr, sys.__stderr__)
+    }
+    streams = {h: h.stream for h in handlers}
+    for h in handlers:
+        h.setStream(buffer)
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            yield
+            failed = False
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            for handler, stream in streams.items():
+                handler.setStream(stream)
+    if not failed:
+        sys.stderr.write(buffer.getvalue())
+        for w in caught:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)

@@ -17,11 +17,13 @@ import torch
 
 from ..data import FolderDataModule
 from ..data.base import ImageDataModule
+from ..data.mask_set import PRESETS as INPAINT_PRESETS
 from ..data.mask_set import ensure_mask_set
-from ..metrics.features import load_feature_network
+from ..metrics.features import InceptionFeatures, load_feature_network
 from ..metrics.inpainting import METRICS as INPAINT_METRICS
 from ..metrics.inpainting import evaluate_inpainting
 from ..tasks import Inpainting
+from . import preflight
 from .reference_source import training_data
 from .run_dir import RunError
 
@@ -54,12 +56,53 @@ def mask_folder(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> Path:
 
 def _metric_names(spec: str | None) -> list[str]:
     """``--metrics`` for inpainting; default PSNR, SSIM and MAE (FID only when asked)."""
-    return [m.strip() for m in (spec or "psnr,ssim,mae").split(",") if m.strip()]
+    metrics = [m.strip() for m in (spec or "psnr,ssim,mae").split(",") if m.strip()]
+    unknown = sorted(set(metrics) - {*INPAINT_METRICS, "fid"})
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown} for inpainting: psnr, ssim, mae, fid")
+    return metrics
+
+
+def check_mask_folder(folder: Path, what: str) -> None:
+    """``ValueError`` unless ``folder`` holds a mask set or can be written as one."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{what} {folder} is a file; pass the mask set's folder")
+    if not any((folder / p).is_dir() for p in INPAINT_PRESETS):
+        preflight.writable_location(folder, what)  # ensure_mask_set writes it
+
+
+def check_inpaint_args(args: argparse.Namespace) -> None:
+    """The options of an inpainting evaluation, checked before the model is loaded."""
+    _metric_names(args.metrics)
+    if args.ref and not Path(args.ref).is_dir():
+        raise ValueError(
+            f"--ref {args.ref} is not a folder: inpainting is scored on a folder of test images"
+        )
+    if args.masks:
+        check_mask_folder(Path(args.masks), "--masks")
+
+
+def feature_network(spec: str, device: str) -> InceptionFeatures:
+    """``--feature-network`` on ``device`` (shared with the GAN evaluator); a file that
+    fails on a test batch is a ``ValueError``."""
+    try:
+        return load_feature_network(spec).to(device)
+    except RuntimeError as err:
+        reason = " ".join(str(err).split())[:200]
+        raise ValueError(
+            f"--feature-network {spec} does not run ({reason}); it must map (N, 3, 299, 299) "
+            "images to (N, D) features"
+        ) from None
 
 
 def evaluate_inpaint(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> Result:
     """PSNR/SSIM/MAE per mask preset of the composited output (``evaluate_inpainting``)."""
     size = task.discriminator.image_size
+    metrics = set(_metric_names(args.metrics))
+    hp, folder = task.hparams, mask_folder(task, ckpt, args)
+    check_mask_folder(folder, "--masks" if getattr(args, "masks", None) else "eval_masks")
+    # Everything that can fail before the mask set is written (when it is absent).
+    features = feature_network(args.feature_network, args.device) if "fid" in metrics else None
     if args.ref:
         data: ImageDataModule = FolderDataModule(
             args.ref,
@@ -79,17 +122,9 @@ def evaluate_inpaint(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> 
             f"{where} gives {images.shape[-2]}x{images.shape[-1]} images, the model was "
             f"trained at {size}x{size}: point --ref at {size}px images"
         )
-    hp, folder = task.hparams, mask_folder(task, ckpt, args)
     presets = tuple(hp.eval_presets)
     masks = ensure_mask_set(folder, size, hp.eval_mask_count, hp.eval_mask_seed, presets)
     generator = task.generator if args.raw else task.g_ema.module
-    metrics = set(_metric_names(args.metrics))
-    unknown = sorted(metrics - {*INPAINT_METRICS, "fid"})
-    if unknown:
-        raise ValueError(f"unknown metrics {unknown} for inpainting: psnr, ssim, mae, fid")
-    features = None
-    if "fid" in metrics:
-        features = load_feature_network(args.feature_network).to(args.device)
     scores = evaluate_inpainting(
         generator.to(args.device), images, masks, batch_size=args.batch_size, features=features
     )

@@ -40,6 +40,15 @@ def training_data(ckpt: Path, **overrides) -> ImageDataModule:
         ) from None
 
 
+def check_ref(spec: str) -> None:
+    """``FileNotFoundError`` unless ``--ref`` names something that exists (shard patterns
+    are checked when they are expanded)."""
+    if not any(c in spec for c in "*?[{") and not Path(spec).exists():
+        raise FileNotFoundError(
+            f"--ref {spec} does not exist: pass a statistics .pt file, shards or an image folder"
+        )
+
+
 def data_at(spec: str, image_size: int, batch_size: int, num_workers: int) -> ImageDataModule:
     """Shards (a pattern, a .tar, or a folder of .tar files) or a ``<class>/<image>`` folder."""
     path = Path(spec)

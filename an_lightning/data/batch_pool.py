@@ -117,10 +117,15 @@ class PooledBatch:
     images: torch.Tensor
     labels: np.ndarray
     release: bool = False
+    # Instead of a batch: a worker's data error, raised by ``Receiver`` in the main
+    # process with its own message (a DataLoader would wrap it in the worker's traceback).
+    error: Exception | None = None
 
     def pin_memory(self, device: str | None = None) -> PooledBatch:
         """Called by the DataLoader's pin-memory thread: after the copy the worker's buffer
         is free at once."""
+        if self.error is not None:
+            return self
         images = self.images.pin_memory()
         if self.release:
             _release(self.images)
@@ -147,6 +152,8 @@ class Receiver:
         self._poll()
         if not isinstance(batch, PooledBatch):
             return batch
+        if batch.error is not None:
+            raise batch.error
         labels = batch.labels
         labels = labels if isinstance(labels, torch.Tensor) else torch.from_numpy(labels)
         if not batch.release:

@@ -22,6 +22,24 @@ class BadDataWarning(UserWarning):
     """A sample or shard was skipped."""
 
 
+class LabelRangeError(ValueError):
+    """A shard holds a label outside the class range of its index: the shards and the
+    index (or the model's class count) belong to different datasets."""
+
+
+def check_label(label: int, num_classes: int, shard: str) -> None:
+    """``LabelRangeError`` unless ``label`` is a class id of ``num_classes`` (-1, i.e.
+    unlabelled, when there are none)."""
+    if (0 <= label < num_classes) if num_classes else label == -1:
+        return
+    allowed = f"0..{num_classes - 1}" if num_classes else "-1 (unlabelled)"
+    raise LabelRangeError(
+        f"{shard} holds label {label}, but the data has {num_classes} classes (labels "
+        f"{allowed}); point index= at these shards' own index.json, or rewrite them with "
+        "the right class list (python -m an_lightning.data.shards --classes)"
+    )
+
+
 class FailureStats:
     """Shared good/bad sample counters with a threshold check.
 
@@ -52,18 +70,29 @@ class FailureStats:
         with self._good.get_lock():
             self._good.value += n
 
-    def record_bad(self, source: str, error: str) -> None:
+    def record_bad(self, source: str, error: str, n: int = 1) -> None:
+        """Count ``n`` lost samples (a whole unreadable shard loses all it holds)."""
         with self._bad.get_lock():
-            self._bad.value += 1
+            self._bad.value += n
             bad = self._bad.value
-        self.by_source[source] += 1
+        self.by_source[source] += n
         self.last_error = f"{source}: {error}"
-        warnings.warn(f"skipped bad data #{bad} in {source}: {error}", BadDataWarning, stacklevel=2)
+        what = f"{n} samples" if n > 1 else "a sample"
+        warnings.warn(
+            f"skipped {what} ({bad} bad so far) in {source}: {error}", BadDataWarning, stacklevel=2
+        )
         self.check()
 
     def handler(self, exc: Exception) -> bool:
-        """webdataset exception handler: count the failure, then keep streaming."""
-        self.record_bad(_shard_of(exc), f"{type(exc).__name__}: {exc.args[0] if exc.args else ''}")
+        """webdataset exception handler: count the failure, then keep streaming.
+
+        A shard reader that knows how many samples the failure cost (``tario`` sets
+        ``exc.samples_lost`` from the index's per-shard counts) has them all counted, so a
+        shard that cannot be read at all weighs what it holds, not one sample.
+        """
+        lost = max(1, int(getattr(exc, "samples_lost", 1)))
+        reason = f"{type(exc).__name__}: {exc.args[0] if exc.args else ''}"
+        self.record_bad(_shard_of(exc), reason, lost)
         return True
 
     def check(self, final: bool = False) -> None:

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..cli import preflight
+from ..cli.errors import command_errors
 from .masks import KINDS, MaskSpec
 
 PRESETS = KINDS  # rect, thin, medium, thick
@@ -84,15 +86,29 @@ def ensure_mask_set(
     return masks
 
 
+MIN_SIZE = 8  # smaller masks can come out without a hole
+
+
+def check_args(folder: Path, size: int, count: int) -> None:
+    """``ValueError`` for a set that would be degenerate or could not be written."""
+    preflight.at_least(size, MIN_SIZE, "--size")
+    preflight.at_least(count, 1, "--count")
+    preflight.output_folder(folder, "mask folder")
+    if folder.exists() and any(folder.iterdir()):
+        raise ValueError(f"{folder} is not empty; choose a new folder (or delete this one)")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder")
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--count", type=int, default=200)
+    parser = argparse.ArgumentParser(
+        prog="python -m an_lightning.data.mask_set", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("folder", type=Path, help="a new or empty folder")
+    parser.add_argument("--size", type=int, default=256, help=f"mask side (>= {MIN_SIZE})")
+    parser.add_argument("--count", type=int, default=200, help="masks per preset")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if Path(args.folder).exists() and any(Path(args.folder).iterdir()):
-        parser.exit(2, f"error: {args.folder} is not empty; choose a new folder\n")
+    with command_errors():
+        check_args(args.folder, args.size, args.count)
     save_mask_set(make_mask_set(args.size, args.count, args.seed), args.folder)
     print(f"wrote {len(PRESETS)} x {args.count} masks of {args.size}x{args.size} to {args.folder}")
 

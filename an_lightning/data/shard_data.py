@@ -35,8 +35,11 @@ class ShardDataModule(ImageDataModule):
         shuffle_buffer: samples in the shuffle buffer of each worker (0: no shuffling).
         hflip: random horizontal flips of training images, made while the loader copies
             them into the batch (free there; ``flips_in_loader``), not on the device.
-        max_bad_fraction: stop with an error naming the shard above this failure rate.
+        max_bad_fraction: stop with an error naming the shard above this failure rate (a
+            shard that cannot be read counts as the samples its index lists).
         seed: seed of the shard order / resampling and of the flips.
+
+    Every label is checked against the index's ``num_classes`` as it is decoded.
     """
 
     flips_in_loader = True
@@ -69,8 +72,9 @@ class ShardDataModule(ImageDataModule):
         self.num_classes = int(self.index["num_classes"])
         self.image_size = int(self.index["image_size"])
         self.val_urls = expand_shards(val_shards) if val_shards else []
+        self.val_counts: dict[str, int] = {}
         if self.val_urls:
-            self._check_val_index(default_index(self.val_urls))
+            self.val_counts = self._check_val_index(default_index(self.val_urls))
         self.train_stats: FailureStats | None = None
         self.val_stats: FailureStats | None = None
         self._loaders: list[wds.WebLoader] = []
@@ -80,10 +84,13 @@ class ShardDataModule(ImageDataModule):
             shutdown_workers(loader)
         self._loaders.clear()
 
-    def _check_val_index(self, path: Path) -> None:
-        if not path.exists() or path == self.index_path:
-            return
-        val = read_index(path)
+    def _check_val_index(self, path: Path) -> dict[str, int]:
+        """Samples per validation shard URL, as far as an index lists them."""
+        if not path.exists():
+            return {}
+        val = self.index if path == self.index_path else read_index(path)
+        listed = {s["name"]: int(s["num_samples"]) for s in val["shards"]}
+        counts = {u: listed[Path(u).name] for u in self.val_urls if Path(u).name in listed}
         if (val["num_classes"], val["image_size"]) != (self.num_classes, self.image_size):
             raise ValueError(
                 f"validation shards ({path}: {val['num_classes']} classes, "
@@ -91,6 +98,19 @@ class ShardDataModule(ImageDataModule):
                 f"{self.num_classes} classes, {self.image_size}px); write both with the same "
                 "--size and class list (--classes <train>/index.json)."
             )
+        return counts
+
+    def _stream(self, urls: list[str], counts: dict[str, int], **kw) -> wds.DataPipeline:
+        """``shard_stream`` with this data's image size, class count and shard sizes."""
+        hp = self.hparams
+        return shard_stream(
+            urls,
+            batch_size=hp.batch_size,
+            image_size=self.image_size,
+            counts=counts,
+            num_classes=self.num_classes,
+            **kw,
+        )
 
     def train_dataloader(self) -> wds.WebLoader:
         hp = self.hparams
@@ -115,11 +135,10 @@ class ShardDataModule(ImageDataModule):
                     "lower batch_size or num_workers, or set resampled: true."
                 )
         self.train_stats = FailureStats(hp.max_bad_fraction)
-        pipeline = shard_stream(
+        pipeline = self._stream(
             urls,
-            batch_size=hp.batch_size,
+            dict(zip(urls, counts, strict=True)),
             stats=self.train_stats,
-            image_size=self.image_size,
             rank=rank,
             world_size=world,
             resampled=hp.resampled,
@@ -141,11 +160,10 @@ class ShardDataModule(ImageDataModule):
                 f"{len(urls)} training shards for {world} ranks: reference statistics need one "
                 "shard per rank at least; compute them with fewer processes."
             )
-        pipeline = shard_stream(
+        pipeline = self._stream(
             urls,
-            batch_size=self.hparams.batch_size,
+            dict(zip(self.train_urls, self.train_counts, strict=True)),
             stats=FailureStats(self.hparams.max_bad_fraction),
-            image_size=self.image_size,
             rank=rank,
             world_size=world,
         )
@@ -165,11 +183,10 @@ class ShardDataModule(ImageDataModule):
         # Finite and split by rank, so validation_step runs and sees each sample once.
         workers = min(self.hparams.num_workers, len(self.val_urls[rank::world]))
         self.val_stats = FailureStats(self.hparams.max_bad_fraction)
-        pipeline = shard_stream(
+        pipeline = self._stream(
             self.val_urls,
-            batch_size=self.hparams.batch_size,
+            self.val_counts,
             stats=self.val_stats,
-            image_size=self.image_size,
             rank=rank,
             world_size=world,
         )

@@ -8,13 +8,15 @@ Samples are shuffled with a fixed seed and assigned to shards *before* anything 
 written, so an interrupted run recomputes the same plan and only writes the shards that
 ``progress.jsonl`` does not list yet: no sample is lost or duplicated. Shards are written
 under a ``.tmp`` name and renamed when complete. ``index.json`` (counts per class and per
-shard, skipped files) is written at the end.
+shard, skipped files) is written at the end. Nothing at all is written until one image is
+known to encode: a source whose files are all unreadable leaves no empty shards behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -29,6 +31,8 @@ from pathlib import Path
 import webdataset as wds
 from rich.progress import Progress
 
+from an_lightning.cli import preflight
+from an_lightning.cli.errors import command_errors
 from an_lightning.data.preprocess import FORMATS, preprocess_file
 from an_lightning.data.sources import Item, Source, discover
 
@@ -119,12 +123,30 @@ def _encode(task: tuple[Path, int, str, int]) -> tuple[bytes | None, str | None]
     return preprocess_file(*task)
 
 
+Result = tuple[bytes | None, str | None]
+
+
+def _first_readable(results: Iterator[Result], tasks: list[tuple], src: Path) -> Iterator[Result]:
+    """``results`` unchanged, once one of them is an encoded image; ``ValueError`` (with
+    nothing written yet) when every file of ``src`` fails."""
+    pulled = []
+    for result in results:
+        pulled.append(result)
+        if result[0] is not None:
+            return itertools.chain(pulled, results)
+    first = f" (first: {tasks[0][0]}: {pulled[0][1]})" if pulled else ""
+    raise ValueError(
+        f"none of the {len(pulled)} images in {src} could be read{first}; nothing was "
+        "written. Check that SRC holds valid image files, or point it at the right folder."
+    )
+
+
 def write_shard(
     out: Path,
     options: Options,
     index: int,
     samples: list[tuple[int, Item]],
-    results: Iterator[tuple[bytes | None, str | None]],
+    results: Iterator[Result],
 ) -> dict:
     """Write one shard atomically (tmp + rename) and return its progress record."""
     final = out / shard_name(options, index)
@@ -202,17 +224,15 @@ def write_shards(
         raise ValueError(f"unknown image format {options.fmt!r}; use one of {FORMATS}")
     if options.size < 1 or options.shard_size < 1 or not 1 <= options.quality <= 100:
         raise ValueError("size and shard size must be >= 1 and quality within 1..100")
+    if not options.prefix or "/" in options.prefix or options.prefix.startswith("."):
+        raise ValueError(f"shard prefix {options.prefix!r} must be a plain file name start")
     src, out = Path(src).resolve(), Path(out).resolve()
     if out == src or out.is_relative_to(src):
         raise ValueError(f"output folder {out} lies inside the source {src}; put it elsewhere")
+    preflight.output_folder(out, "output folder")
     source = discover(src, ground_truth, classes)
     fp = fingerprint(source, options)
     done = _read_progress(out, fp)
-    out.mkdir(parents=True, exist_ok=True)
-    if not (out / PROGRESS).exists():
-        _append_line(out / PROGRESS, {"fingerprint": fp, "options": asdict(options)})
-    for stale in out.glob(f"{options.prefix}-*.tar.tmp"):
-        stale.unlink()  # our own half-written shard from an interrupted run
     plan = plan_shards(source.items, options.shard_size, options.seed)
     todo = [i for i in range(len(plan)) if i not in done]
     opts = (options.size, options.fmt, options.quality)
@@ -220,6 +240,13 @@ def write_shards(
     pool = multiprocessing.Pool(workers) if workers > 1 and tasks else None
     try:
         results = pool.imap(_encode, tasks, chunksize=8) if pool else map(_encode, tasks)
+        if tasks and not any(rec["num_samples"] for rec in done.values()):
+            results = _first_readable(results, tasks, src)
+        out.mkdir(parents=True, exist_ok=True)
+        if not (out / PROGRESS).exists():
+            _append_line(out / PROGRESS, {"fingerprint": fp, "options": asdict(options)})
+        for stale in out.glob(f"{options.prefix}-*.tar.tmp"):
+            stale.unlink()  # our own half-written shard from an interrupted run
         with Progress(disable=not progress) as bar:
             job = bar.add_task(f"writing {len(todo)} of {len(plan)} shards", total=len(tasks))
             for i in todo:
@@ -257,19 +284,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     options = Options(args.size, args.shard_size, args.fmt, args.quality, args.seed, args.prefix)
-    try:
-        index = write_shards(
-            args.src,
-            args.out,
-            options,
-            ground_truth=args.ground_truth,
-            classes=args.classes,
-            workers=args.workers,
-            progress=not args.no_progress,
-        )
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with command_errors():
+        for flag, minimum in (("size", 1), ("shard_size", 1), ("quality", 1), ("workers", 1)):
+            preflight.at_least(getattr(args, flag), minimum, "--" + flag.replace("_", "-"))
+        if args.quality > 100:
+            raise ValueError(f"--quality must be 100 or less, got {args.quality}")
+        try:
+            index = write_shards(
+                args.src,
+                args.out,
+                options,
+                ground_truth=args.ground_truth,
+                classes=args.classes,
+                workers=args.workers,
+                progress=not args.no_progress,
+            )
+        except OSError as exc:  # a folder that is not ours (FileExistsError), a full disk
+            raise ValueError(str(exc)) from exc
     print(
         f"{index['num_samples']} samples, {index['num_classes']} classes in "
         f"{len(index['shards'])} shards: {Path(args.out) / index['pattern']}"

@@ -18,6 +18,7 @@ Supported layouts (``discover`` picks one):
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def read_classes(path: str | Path) -> list[str]:
         raise ValueError(
             f"cannot read class names from {path}: {exc}. Give a text file with one class "
             "name per line, or the index.json of shards written by an_lightning.data.shards."
-        ) from exc
+        ) from None  # the root cause alone would drop the fix (cli.errors.root_cause)
     return [line.split()[0] for line in text.splitlines() if line.strip()]
 
 
@@ -131,7 +132,11 @@ def discover(
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"source folder {root} does not exist or is not a folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise ValueError(f"source folder {root} is not readable by you; fix its permissions")
     names = read_classes(classes) if classes is not None else None
+    if ground_truth is not None and not Path(ground_truth).is_file():
+        raise FileNotFoundError(f"ground-truth file {ground_truth} does not exist")
     if ground_truth is not None:
         source = with_ground_truth(root, Path(ground_truth), names)
     elif any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir()):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import math
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import partial
 from itertools import islice
 
@@ -25,7 +25,7 @@ import webdataset as wds
 from PIL import Image
 
 from an_lightning.data.batch_pool import SLOTS, BufferPool, PooledBatch, Receiver, shared_bytes
-from an_lightning.data.failures import FailureStats
+from an_lightning.data.failures import BadDataError, FailureStats, LabelRangeError, check_label
 from an_lightning.data.tario import tar_samples
 
 Sample = tuple[np.ndarray, int]  # (H, W, 3) uint8 image, label
@@ -121,9 +121,11 @@ class BatchDecoder:
     1/2 if ``hflip``) into its slot of a pooled batch buffer (``batch_pool``), while it is
     still in the CPU cache: one stage instead of decode -> batch -> collate, which
     touched every image three times. A corrupt sample is counted in ``stats`` and
-    skipped; its slot goes to the next good one, so batches stay full. The flips come
-    from a generator seeded by ``(seed, rank, worker, pass)``. ``Receiver`` (in ``make_loader``)
-    turns the batches back into ``(images, labels)``.
+    skipped; its slot goes to the next good one, so batches stay full. A label outside
+    ``num_classes`` stops the stream (``LabelRangeError``): here, on the CPU, rather than
+    as an index error in the model's embedding. The flips come from a generator seeded
+    by ``(seed, rank, worker, pass)``. ``Receiver`` (in ``make_loader``) turns the batches
+    back into ``(images, labels)``, and raises a worker's data error in the main process.
     """
 
     def __init__(
@@ -135,9 +137,11 @@ class BatchDecoder:
         hflip: bool = False,
         seed: int = 0,
         rank: int = 0,
+        num_classes: int | None = None,
     ) -> None:
         self.batch_size, self.stats, self.image_size = batch_size, stats, image_size
         self.partial, self.hflip, self.seed, self.rank = partial, hflip, seed, rank
+        self.num_classes = num_classes  # None: labels unchecked
         self.pool = BufferPool()
         self._passes = 0  # per process: every epoch (pass over the stream) flips anew
 
@@ -154,6 +158,14 @@ class BatchDecoder:
         return array, label
 
     def __call__(self, samples: Iterable[dict]) -> Iterator[PooledBatch]:
+        try:
+            yield from self._batches(samples)
+        except (BadDataError, LabelRangeError) as exc:
+            if torch.utils.data.get_worker_info() is None:
+                raise
+            yield PooledBatch(torch.empty(0, dtype=torch.uint8), np.empty(0, np.int64), error=exc)
+
+    def _batches(self, samples: Iterable[dict]) -> Iterator[PooledBatch]:
         jpeg = kornia_rs.io.ImageDecoder()  # made here: it cannot be pickled to workers
         coins = self._coins()
         shape = images = out = release = None
@@ -165,6 +177,8 @@ class BatchDecoder:
                 where = sample.get("__url__", "unknown shard")
                 self.stats.record_bad(where, f"{sample.get('__key__')}: {exc}")
                 continue
+            if self.num_classes is not None:
+                check_label(label, self.num_classes, sample.get("__url__", "unknown shard"))
             if not labels:  # a new batch
                 shape = array.shape
                 images, release = self.pool.take((self.batch_size, shape[2], *shape[:2]))
@@ -195,8 +209,14 @@ def shard_stream(
     seed: int = 0,
     partial_batches: bool = True,
     hflip: bool = False,
+    counts: Mapping[str, int] | None = None,
+    num_classes: int | None = None,
 ) -> wds.DataPipeline:
-    """Build the pipeline for one rank; workers split it further when iterated."""
+    """Build the pipeline for one rank; workers split it further when iterated.
+
+    ``counts`` (samples per shard URL, from the index) lets a shard that cannot be read
+    count as all the samples it holds; ``num_classes`` checks every label against it.
+    """
     if resampled:
         source = wds.ResampledShards(urls, seed=seed, worker_seed=_same_seed, deterministic=True)
     else:
@@ -205,11 +225,13 @@ def shard_stream(
         source,
         partial(split_by_rank, rank=rank, world_size=world_size),
         wds.split_by_worker,
-        partial(tar_samples, handler=stats.handler),
+        partial(tar_samples, handler=stats.handler, expected=counts),
     ]
     if shuffle_buffer > 1:
         stages.append(wds.shuffle(shuffle_buffer, initial=min(shuffle_buffer, 100)))
-    stages.append(BatchDecoder(batch_size, stats, image_size, partial_batches, hflip, seed, rank))
+    stages.append(
+        BatchDecoder(batch_size, stats, image_size, partial_batches, hflip, seed, rank, num_classes)
+    )
     return wds.DataPipeline(*stages)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO
 
 from webdataset.gopen import gopen
@@ -99,16 +99,24 @@ def tar_members(stream: IO[bytes]) -> Iterator[tuple[str, bytes]]:
             long_name = None  # directories, links, devices: skipped
 
 
-def tar_samples(sources: Iterable[dict], handler: Callable[[Exception], bool]) -> Iterator[dict]:
+def tar_samples(
+    sources: Iterable[dict],
+    handler: Callable[[Exception], bool],
+    expected: Mapping[str, int] | None = None,
+) -> Iterator[dict]:
     """Pipeline stage: ``{"url": ...}`` -> ``{"__key__", "__url__", "<ext>": bytes}``.
 
     On a broken shard the samples before the damage are delivered, the partial sample is
     dropped, and ``handler(exc)`` (with the shard URL appended to ``exc.args``) decides
-    whether to continue with the next shard.
+    whether to continue with the next shard. ``exc.samples_lost`` says how many samples
+    the damage cost: what ``expected[url]`` (the index's count) promised beyond those
+    delivered, at least 1 (1 without ``expected``).
     """
+    expected = expected or {}
     for source in sources:
         url = source["url"]
         sample: dict | None = None
+        delivered = 0
         try:
             with gopen(url, bufsize=1 << 20) as stream:
                 for name, data in tar_members(stream):
@@ -118,6 +126,7 @@ def tar_samples(sources: Iterable[dict], handler: Callable[[Exception], bool]) -
                     key, ext = match.groups()
                     if sample is None or sample["__key__"] != key:
                         if sample is not None:
+                            delivered += 1
                             yield sample
                         sample = {"__key__": key, "__url__": url}
                     sample[ext.lower()] = data
@@ -125,5 +134,6 @@ def tar_samples(sources: Iterable[dict], handler: Callable[[Exception], bool]) -
                 yield sample
         except Exception as exc:
             exc.args = (*exc.args, url)
+            exc.samples_lost = max(1, expected.get(url, 0) - delivered)
             if not handler(exc):
                 return

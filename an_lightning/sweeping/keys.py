@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 
+from ..cli.errors import HINT
 from .spec import Sweep, SweepError
 
 
@@ -30,9 +31,18 @@ def parse_fit_args(args: list[str]):
     try:
         with contextlib.redirect_stderr(err):
             cli = fit.build_cli(fit.to_cli_args(args), ParseOnly, exit_on_error=False)
-    except (ArgumentError, SystemExit) as exc:
+    except SystemExit as exc:  # the fit CLI refused: keep its message, not its usage line
+        raise SweepError(_complaint(exc.code, err.getvalue())) from None
+    except ArgumentError as exc:
         raise SweepError(" ".join(f"{exc} {err.getvalue()}".split())) from None
     return cli.parser, cli.config
+
+
+def _complaint(code: object, stderr: str) -> str:
+    """What the fit CLI said after its last ``error:``, on one line, without its hint."""
+    text = code if isinstance(code, str) else stderr
+    text = text.rpartition("error:")[2] or text
+    return " ".join(text.replace(HINT, "").split()) or f"the fit CLI exited with {code}"
 
 
 def check_parameters(sweep: Sweep, base_args: list[str]) -> None:

@@ -4,7 +4,9 @@ Subclasses (class-conditional GAN, inpainting) write ``training_step`` from the
 pieces here: the generator-iteration counter (Lightning's ``global_step`` counts
 every optimizer step, n_dis + 1 per iteration), the G EMA, per-rank random
 generators kept in checkpoints, the norms' regularization loss, and Adam with the
-SN-GAN linear decay driven by the G counter.
+SN-GAN linear decay driven by the G counter, and the guard that stops a diverged run
+(every tensor passed to ``log_scalars`` is watched on the device; the host looks on the
+logging cadence and before every checkpoint is written).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..norms import regularization_loss, set_generator
+from .finite import FiniteGuard, NonFiniteError, nonfinite_state
 from .optim import linear_decay
 from .rng import RankGenerators, gather_states, restore_states
 
@@ -52,6 +55,8 @@ class AdversarialTask(L.LightningModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        if max_g_steps < 1:
+            raise ValueError(f"max_g_steps must be >= 1 generator iterations, got {max_g_steps}")
         # Under LightningCLI the config (class_path/init_args of the nets) is saved, so
         # load_from_checkpoint rebuilds the nets; elsewhere the module objects are skipped.
         under_cli = _given_hyperparameters.get() is not None
@@ -66,6 +71,44 @@ class AdversarialTask(L.LightningModule):
         self.g_iter = 0  # a Python int: reading a device buffer would sync every step
         self.rng: RankGenerators | None = None
         self._pending_rng: dict[str, Tensor] | None = None
+        self.guard = FiniteGuard()
+
+    # -- what the task needs of its data ------------------------------------------
+    @property
+    def image_size(self) -> int:
+        """The side of the images the task trains on."""
+        raise NotImplementedError
+
+    @property
+    def chunks_per_batch(self) -> int:
+        """How many pieces one loader batch is split into (one per optimizer step)."""
+        raise NotImplementedError
+
+    @property
+    def optimizer_steps(self) -> int:
+        """Optimizer steps per generator iteration (Lightning counts these as steps)."""
+        return 1 + self.hparams.n_dis
+
+    def check_data(self, data) -> None:
+        """Raise ``ValueError`` naming the fix if ``data`` cannot feed this task.
+
+        Called by ``fit`` before anything is written, so a mismatch is one line, not a
+        traceback after the first step.
+        """
+        size = getattr(data, "image_size", 0)
+        if size and size != self.image_size:
+            raise ValueError(
+                f"the data gives {size}x{size} images but the model is built for "
+                f"{self.image_size}x{self.image_size}: set data image_size or the networks' "
+                f"resolution to match"
+            )
+        batch = getattr(data, "hparams", {}).get("batch_size")
+        if batch is not None and batch < self.chunks_per_batch:
+            raise ValueError(
+                f"data batch_size {batch} cannot be split into the {self.chunks_per_batch} "
+                f"chunks one generator iteration needs (n_dis={self.hparams.n_dis}): set "
+                f"batch_size to a multiple of {self.chunks_per_batch}"
+            )
 
     # -- optimizers and schedules -------------------------------------------------
     def configure_optimizers(self):
@@ -122,6 +165,13 @@ class AdversarialTask(L.LightningModule):
         set_generator(self.discriminator, self.rng.sampling)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Every rank saves (only rank 0 writes): all of them agree before anything is written.
+        problem = self.guard.check(self.g_iter, self.watched_nets(), weights=False)
+        if problem is None and (bad := nonfinite_state(checkpoint.get("state_dict"))):
+            problem = f"{bad} is NaN or infinite at generator iteration {self.g_iter}"
+        if problem is None and (bad := nonfinite_state(checkpoint.get("optimizer_states"))):
+            problem = f"optimizer state {bad} is NaN or infinite at iteration {self.g_iter}"
+        self.stop_if_diverged(problem)
         checkpoint["g_iter"] = self.g_iter
         if self.rng is not None:
             checkpoint["rank_generators"] = gather_states(self, self.rng)
@@ -130,13 +180,33 @@ class AdversarialTask(L.LightningModule):
         self.g_iter = int(checkpoint.get("g_iter", 0))
         self._pending_rng = checkpoint.get("rank_generators")
 
+    # -- divergence ---------------------------------------------------------------
+    def watched_nets(self) -> dict[str, nn.Module]:
+        """The networks whose gradients and weights the guard checks."""
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def check_finite(self) -> None:
+        """Raise ``NonFiniteError`` if a loss, gradient or weight went non-finite (syncs)."""
+        nets = {**self.watched_nets(), "g_ema": self.g_ema.module}
+        self.stop_if_diverged(self.guard.check(self.g_iter, nets))
+
+    def stop_if_diverged(self, problem: str | None) -> None:
+        """Raise on every rank if any rank found ``problem`` (DDP ranks stop together)."""
+        ok = problem is None
+        if self.trainer.world_size > 1:
+            ok = self.trainer.strategy.reduce_boolean_decision(ok, all=True)
+        if not ok:
+            raise NonFiniteError(problem or "another DDP rank saw a NaN or infinite value")
+
     # -- logging ------------------------------------------------------------------
     def log_scalars(self, metrics: dict[str, Tensor | float]) -> None:
         """Progress bar through ``self.log``; loggers keyed by the G counter.
 
         Values reach the host only every ``log_every_n_steps`` iterations: a float()
-        of a GPU tensor per metric per step would stall the device.
+        of a GPU tensor per metric per step would stall the device. The tensors are
+        watched for NaN/inf on the device every step and checked on that cadence.
         """
+        self.guard.watch(self.g_iter, **{k: v for k, v in metrics.items() if torch.is_tensor(v)})
         self.log_dict(metrics, prog_bar=True, logger=False, on_step=True, on_epoch=False)
         # For checkpoint names (ModelCheckpoint formats callback metrics).
         self.log("g_iter", float(self.g_iter), logger=False, on_step=True, on_epoch=False)
@@ -144,6 +214,7 @@ class AdversarialTask(L.LightningModule):
         last = self.g_iter >= self.hparams.max_g_steps
         if self.g_iter % max(every, 1) == 0 or last:
             self.send_to_loggers(metrics)
+            self.check_finite()
 
     def send_to_loggers(self, metrics: dict[str, Tensor | float]) -> None:
         """Every logger gets ``metrics`` (and ``g_iter``) at step ``g_iter``."""

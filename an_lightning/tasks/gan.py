@@ -80,6 +80,18 @@ class ClassConditionalGAN(AdversarialTask):
         self.sample_classes = shown
         self.d_augment = d_augment if d_augment is not None else nn.Identity()
 
+    @property
+    def image_size(self) -> int:
+        return self.generator.resolution
+
+    @property
+    def chunks_per_batch(self) -> int:
+        return self.hparams.n_dis
+
+    def check_data(self, data) -> None:
+        super().check_data(data)
+        data.check_num_classes(self.num_classes)
+
     def critic(self, images: Tensor, labels: Tensor) -> Tensor:
         """D on (augmented) images."""
         return self.discriminator(self.d_augment(images), labels)

@@ -138,6 +138,14 @@ class Inpainting(AdversarialTask):
         adv = wgan_g(d.global_critic(fake)) + wgan_g(d.local_critic(patches))
         return hp.lambda_rec * rec + hp.lambda_adv * adv, rec, adv
 
+    @property
+    def image_size(self) -> int:
+        return self.discriminator.image_size
+
+    @property
+    def chunks_per_batch(self) -> int:
+        return self.hparams.n_dis + 1
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         real, _ = batch
         opt_g, opt_d = self.optimizers()
