@@ -28,7 +28,6 @@ from .cli.progress import GIterProgressBar
 from .cli.run_dir import (
     RunError,
     agent_run_dir,
-    candidates,
     check_compatible,
     config_filename,
     remove_temporaries,
@@ -238,8 +237,6 @@ def train(cli: FitCLI) -> None:
         done = check_compatible(ckpt, cli.model).get("g_iter", 0) if ckpt else 0
     except RunError as err:
         fail(str(err))
-    if ckpt is None and candidates(cli.run_dir) and rank0:
-        print(f"warning: no intact checkpoint left in {cli.run_dir}: starting over", flush=True)
     budget = cli.model.hparams.max_g_steps
     if done >= budget:
         print(

@@ -77,14 +77,10 @@ def held_output(
     with warnings.catch_warnings(record=True) as caught:
         try:
             yield
-            failed = False
-        except BaseException:
-            failed = True
-            raise
         finally:
             for handler, stream in streams.items():
                 handler.setStream(stream)
-    if not failed:
-        sys.stderr.write(buffer.getvalue())
-        for w in caught:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    # Reached only when the block succeeded: a failure propagates past this point.
+    sys.stderr.write(buffer.getvalue())
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)

@@ -108,7 +108,7 @@ class ClassConditionalGAN(AdversarialTask):
         opt_g, opt_d = self.optimizers()
         lr_factor = self.apply_lr_schedule()
         n_dis = self.hparams.n_dis
-        if real.shape[0] < n_dis:
+        if real.shape[0] < self.chunks_per_batch:
             raise ValueError(f"a loader batch of {real.shape[0]} cannot feed n_dis={n_dis} D steps")
 
         self.toggle_optimizer(opt_d)

@@ -151,12 +151,12 @@ class Inpainting(AdversarialTask):
         opt_g, opt_d = self.optimizers()
         lr_factor = self.apply_lr_schedule()
         n_dis = self.hparams.n_dis
-        if real.shape[0] < n_dis + 1:
+        if real.shape[0] < self.chunks_per_batch:
             raise ValueError(
                 f"a loader batch of {real.shape[0]} cannot feed n_dis={n_dis} critic steps "
-                f"and a generator step; set batch_size to a multiple of {n_dis + 1}"
+                f"and a generator step; set batch_size to a multiple of {self.chunks_per_batch}"
             )
-        chunks = real.tensor_split(n_dis + 1)
+        chunks = real.tensor_split(self.chunks_per_batch)
 
         self.toggle_optimizer(opt_d)
         for x in chunks[:-1]:
