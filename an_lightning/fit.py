@@ -25,6 +25,7 @@ from .cli.final_checkpoint import FinalCheckpoint
 from .cli.lock import RunLock, launcher_rank
 from .cli.preemption import SweepPreemption
 from .cli.progress import GIterProgressBar
+from .cli.requeue import RequeueAtIteration
 from .cli.run_dir import (
     RunError,
     agent_run_dir,
@@ -107,7 +108,12 @@ class FitCLI(LightningCLI):
             enable_version_counter=False,
             every_n_train_steps=self.config.checkpoint_every * self.model.optimizer_steps,
         )
-        callbacks = [checkpoint, FinalCheckpoint(checkpoint.dirpath), SweepPreemption()]
+        callbacks = [
+            checkpoint,
+            FinalCheckpoint(checkpoint.dirpath),
+            RequeueAtIteration(self.run_dir),
+            SweepPreemption(),
+        ]
         if self.config.trainer.get("enable_progress_bar") is not False:
             callbacks.append(GIterProgressBar())
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": callbacks}

@@ -2,8 +2,9 @@
 
 Task 0 is killed and requeued by ``scontrol requeue`` (SIGTERM, no warning): it must
 resume from its periodic checkpoint. Task 1 gets SIGUSR1 (what ``--signal=SIGUSR1@90``
-sends before the time limit): Lightning must save ``hpc_ckpt_1.ckpt`` into task 1's own
-run directory and requeue it, and the requeued task must resume from that file. Every
+sends before the time limit): it must save ``hpc_ckpt_1.ckpt`` at the end of a generator
+iteration into task 1's own run directory and requeue it, and the requeued task must
+resume from that file and keep saving periodic checkpoints. Every
 task must end at the same generator iteration as an uninterrupted run.
 """
 
@@ -112,7 +113,11 @@ def test_array_tasks_survive_requeue_and_sigusr1(tmp_path, cluster):
     cluster.run("scancel", "--signal=USR1", f"{job}_1")
     hpc = run[1] / "hpc_ckpt_1.ckpt"
     wait_for("task 1's SIGUSR1 checkpoint", hpc.is_file, 120, cluster)
-    hpc_iter = g_iter(hpc)  # complete once visible: checkpoints are renamed into place
+    # Complete once visible (checkpoints are renamed into place), and taken at the end of
+    # a generator iteration: n_dis 1 + 1 G step per iteration.
+    hpc_state = torch.load(hpc, map_location="cpu", weights_only=False)
+    hpc_iter = hpc_state["g_iter"]
+    assert hpc_state["global_step"] == 2 * hpc_iter, (hpc_state["global_step"], hpc_iter)
 
     wait_for(
         "the array to finish",
@@ -126,6 +131,7 @@ def test_array_tasks_survive_requeue_and_sigusr1(tmp_path, cluster):
         last = run[i] / "checkpoints/last.ckpt"
         assert last.is_file(), logs[i][-3000:]
         assert g_iter(last) == STEPS, logs[i][-3000:]
+        assert periodic(run[i]) == [STEPS], (i, periodic(run[i]))  # the cadence survived
     # Each preempted task resumed (second config, a resume line past 0), the others did not.
     resumed = {
         i: re.findall(r"resuming from (\S+) at generator iteration (\d+)", logs[i])
@@ -141,6 +147,7 @@ def test_array_tasks_survive_requeue_and_sigusr1(tmp_path, cluster):
     # g_iter 19, last.ckpt at 20 a moment later): the newest checkpoint wins.
     path, it = resumed[1][0]
     assert path == str(hpc) or int(it) >= hpc_iter, (resumed[1], hpc_iter)
+    assert not hpc.exists()  # rotated away once a later periodic checkpoint was saved
     assert not [p for i in (0, 2, 3) for p in run[i].glob("hpc_ckpt_*")]
     assert not list(ROOT.glob("hpc_ckpt_*"))
     print(f"array of 4 with 2 preemptions: {elapsed:.0f} s (requeue at {requeued_at:.0f} s)")

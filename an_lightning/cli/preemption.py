@@ -1,7 +1,8 @@
 """Tell a W&B sweep that a run stopped by SLURM preemption should be re-queued.
 
-Under SLURM, Lightning handles the signals (SIGUSR1: save ``hpc_ckpt_N.ckpt`` and
-``scontrol requeue``; SIGTERM: stop at the next batch). A requeued array task or
+Under SLURM, SIGUSR1 saves ``hpc_ckpt_N.ckpt`` at the end of the generator iteration
+and runs ``scontrol requeue`` (``requeue.RequeueAtIteration``); Lightning handles
+SIGTERM (stop at the next batch). A requeued array task or
 plain job re-runs the same command and resumes from its run directory. A
 ``wandb agent`` task instead asks the sweep server for a run: W&B hands the same
 run (same id, so the same run directory) back only if the run was marked
