@@ -24,6 +24,7 @@ from .cli.errors import HINT, USER_ERRORS, debugging, fail, held_output, root_ca
 from .cli.final_checkpoint import FinalCheckpoint
 from .cli.lock import RunLock, launcher_rank
 from .cli.preemption import SweepPreemption
+from .cli.preflight import output_folder
 from .cli.progress import GIterProgressBar
 from .cli.requeue import RequeueAtIteration
 from .cli.run_dir import (
@@ -129,8 +130,7 @@ class FitCLI(LightningCLI):
 
 def check_run_dir(run_dir: Path, checkpoint_every: int) -> None:
     """Raise ``ValueError`` for a run directory or cadence that cannot work."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ValueError(f"--run_dir {run_dir} is a file: pass a directory")
+    output_folder(run_dir, "--run_dir")
     if checkpoint_every < 1:
         raise ValueError(
             f"--checkpoint_every must be >= 1 generator iterations, got {checkpoint_every} "
