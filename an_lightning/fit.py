@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from .cli.checkpoint_io import VerifiedCheckpointIO
 from .cli.errors import HINT, USER_ERRORS, debugging, fail, held_output, root_cause
@@ -94,7 +94,6 @@ class FitCLI(LightningCLI):
                 init["id"] = self.run_dir.name
             if "version" in init and init.get("version") is None:
                 init["version"] = ""  # the same log folder on every resume
-        self.save_config_kwargs["config_filename"] = config_filename(self.run_dir)
         self.save_config_kwargs["overwrite"] = True  # config_filename never picks a live one
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
@@ -119,9 +118,15 @@ class FitCLI(LightningCLI):
             callbacks.append(GIterProgressBar())
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": callbacks}
         plugins = [*_as_list(self.config_init.trainer.get("plugins")), VerifiedCheckpointIO()]
-        return super().instantiate_trainer(
+        trainer = super().instantiate_trainer(
             default_root_dir=str(self.run_dir), plugins=plugins, **kwargs
         )
+        # The config goes where Lightning saves it (trainer.log_dir), so name it from there.
+        name = config_filename(self.run_dir, Path(trainer.log_dir or self.run_dir))
+        for callback in trainer.callbacks:
+            if isinstance(callback, SaveConfigCallback):
+                callback.config_filename = name
+        return trainer
 
     def _config_name(self) -> str:
         configs = self.config.get("config") or []

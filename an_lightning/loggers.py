@@ -325,7 +325,7 @@ class TensorBoardLogger(LightningTensorBoardLogger):
 
     def __init__(
         self,
-        save_dir: str | os.PathLike[str],
+        save_dir: str | os.PathLike[str] = ".",  # fit points "." at the run directory
         name: str | None = "lightning_logs",
         version: int | str | None = None,
         log_graph: bool = False,

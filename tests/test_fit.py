@@ -382,3 +382,28 @@ def test_two_jobs_on_one_run_directory(tmp_path):
     winner.kill()
     winner.wait()
     RunLock(run).acquire().release()  # a killed holder never blocks its successor
+
+
+def test_tensorboard_history_and_configs_survive_a_resume(tmp_path, capsys):
+    """Our TensorBoardLogger in a folder of its own: the resumed run's events continue
+    the same run (nothing after the checkpoint twice) and its first config is kept."""
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    config = tiny_config(run, max_g_steps=6)
+    config["trainer"]["log_every_n_steps"] = 2
+    config["trainer"]["logger"] = {
+        "class_path": "an_lightning.loggers.TensorBoardLogger",
+        "init_args": {"name": "", "version": "tb"},
+    }
+    path = str(write(tmp_path / "tb.yaml", config))
+    fit.main([path, "--model.init_args.max_g_steps=5", "--checkpoint_every=2"])
+    first = (run / "tb" / "config.yaml").read_text()
+    fit.main([path])  # resumes from 5 (the final save), to 6
+    assert "generator iteration 5" in capsys.readouterr().out
+    assert (run / "tb" / "config.yaml").read_text() == first
+    assert (run / "tb" / "config.resume-1.yaml").is_file()
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("loss/d")] == [2, 4, 5, 6]

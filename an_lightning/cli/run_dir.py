@@ -132,17 +132,20 @@ def remove_temporaries(run_dir: Path) -> list[Path]:
     return found
 
 
-def config_filename(run_dir: Path) -> str:
+def config_filename(run_dir: Path, folder: Path | None = None) -> str:
     """config.yaml for a new run, config.resume-N.yaml for the N-th re-run.
 
-    A start that finds no checkpoint is a new run: a config.yaml left by an earlier
-    start that never saved one (stopped by an error) is the config of nothing and is
-    replaced, so it cannot shadow the real one.
+    ``folder`` is where the configs go (Lightning saves them in the first logger's
+    folder, which is the run directory unless that logger has a name or version of its
+    own). A start that finds no checkpoint is a new run: a config.yaml left by an
+    earlier start that never saved one (stopped by an error) is the config of nothing
+    and is replaced, so it cannot shadow the real one.
     """
-    if not (run_dir / "config.yaml").exists() or not candidates(run_dir):
+    folder = run_dir if folder is None else folder
+    if not (folder / "config.yaml").exists() or not candidates(run_dir):
         return "config.yaml"
     n = 1
-    while (run_dir / f"config.resume-{n}.yaml").exists():
+    while (folder / f"config.resume-{n}.yaml").exists():
         n += 1
     return f"config.resume-{n}.yaml"
 
