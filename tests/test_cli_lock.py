@@ -3,6 +3,7 @@ already imported) and, where it matters that nothing is shared, fresh interprete
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import gc
@@ -95,7 +96,8 @@ class Child:
 
     def stop(self) -> None:
         if self.proc.is_alive():
-            self.conn.send("release")
+            with contextlib.suppress(BrokenPipeError):  # it exited since the check
+                self.conn.send("release")
             self.proc.join(5)
         if self.proc.is_alive():
             self.proc.kill()
