@@ -36,7 +36,7 @@ from .cli.run_dir import (
     select_checkpoint,
 )
 from .data.base import ImageDataModule
-from .data.failures import BadDataError, LabelRangeError
+from .data.failures import BadDataError, LabelRangeError, worker_message
 from .loggers import resume_loggers
 from .tasks import AdversarialTask
 from .tasks.finite import NonFiniteError
@@ -45,6 +45,9 @@ from .tasks.finite import NonFiniteError
 # should hold, and the pytree deprecation is Lightning's own.
 warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+# The suite's DataModules resume mid-epoch exactly (data.resume): their loaders continue
+# from the restored loop counters instead of Lightning's stateful-loader protocol.
+warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before")
 warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
 
 USAGE = "usage: python -m an_lightning.fit CONFIG.yaml [--key=value ...] [--print_config]"
@@ -273,7 +276,7 @@ def train(cli: FitCLI) -> None:
     except (BadDataError, LabelRangeError) as err:
         if debugging():
             raise
-        fail(str(err))  # found while reading the data: one line, as for any bad input
+        fail(worker_message(err))  # found while reading the data: one line, as bad input
     except NonFiniteError as err:
         if debugging():
             raise

@@ -1,9 +1,11 @@
-"""ResumableSampler: order fixed by (seed, epoch, rank), done batches skipped once."""
+"""ResumableSampler: order and flips fixed by (seed, epoch, rank), done batches skipped once."""
+
+from types import SimpleNamespace
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from an_lightning.data.resume import ResumableSampler
+from an_lightning.data.resume import Flipped, ResumableSampler, resume_position
 
 DATA = TensorDataset(torch.arange(40))
 
@@ -39,3 +41,39 @@ def test_resume_skips_done_batches_in_that_epoch_only():
     resumed.set_epoch(5)  # the next epoch is whole again
     full.set_epoch(5)
     assert order(resumed) == order(full)
+
+
+def test_flips_belong_to_the_samples_of_an_epoch_and_resume_with_them():
+    images = torch.arange(40 * 3 * 2 * 2, dtype=torch.uint8).view(40, 3, 2, 2)
+    data = Flipped(TensorDataset(images, torch.arange(40)))
+    full = ResumableSampler(data, seed=1, flips=True)
+    full.set_epoch(2)
+    pairs = order(full)
+    assert sorted(i for i, _ in pairs) == list(range(40))
+    assert 5 < sum(f for _, f in pairs) < 35  # coins, not all or nothing
+    resumed = ResumableSampler(data, seed=1, flips=True)
+    resumed.resume_at(epoch=2, samples_done=16)
+    assert order(resumed) == pairs[16:]
+    ranks = [ResumableSampler(data, rank=r, world_size=2, seed=1, flips=True) for r in (0, 1)]
+    for r in ranks:
+        r.set_epoch(2)
+    assert dict(order(ranks[0]) + order(ranks[1])) == dict(pairs)  # a sample's coin, any rank
+    full.set_epoch(3)
+    assert order(full) != pairs
+    for (i, flip), (image, label) in zip(pairs, DataLoader(data, sampler=pairs), strict=True):
+        assert label.item() == i
+        assert torch.equal(image[0], images[i].flip(-1) if flip else images[i])
+
+
+def test_resume_position_moves_past_a_finished_epoch():
+    def trainer(epoch: int, ready: int) -> SimpleNamespace:
+        progress = SimpleNamespace(current=SimpleNamespace(completed=epoch))
+        batches = SimpleNamespace(current=SimpleNamespace(ready=ready))
+        loop = SimpleNamespace(
+            epoch_progress=progress, epoch_loop=SimpleNamespace(batch_progress=batches)
+        )
+        return SimpleNamespace(fit_loop=loop)
+
+    assert resume_position(None) == (0, 0)
+    assert resume_position(trainer(3, 5), 12) == (3, 5)
+    assert resume_position(trainer(3, 12), 12) == (4, 0)  # saved after the epoch's last batch

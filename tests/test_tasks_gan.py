@@ -5,11 +5,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from an_lightning.data.augment import DiffAugment
 from an_lightning.data.digits_data import load_digits_uint8
 from an_lightning.models import Discriminator, Generator, NormSpec
 from an_lightning.tasks import ClassConditionalGAN
 from an_lightning.tasks.losses import hinge_d, hinge_g
 from an_lightning.tasks.optim import linear_decay
+from an_lightning.tasks.rng import RankGenerators, restore_states
 
 
 def nets(extra=None, classes=10):
@@ -26,9 +28,18 @@ def digits():
     return images[:96].float() / 127.5 - 1, labels[:96]
 
 
-def train(task, digits, root, batch=16, **trainer_kw):
+@pytest.fixture
+def deterministic():
+    """``deterministic=True`` for a Trainer, without leaving torch's flag set for later tests."""
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    yield {"deterministic": True}
+    torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
+def train(task, digits, root, batch=16, shuffle=True, ckpt_path=None, **trainer_kw):
     torch.manual_seed(0)
-    loader = DataLoader(TensorDataset(*digits), batch_size=batch, shuffle=True, drop_last=True)
+    loader = DataLoader(TensorDataset(*digits), batch_size=batch, shuffle=shuffle, drop_last=True)
     trainer = L.Trainer(
         accelerator="cpu",
         max_epochs=-1,
@@ -39,7 +50,7 @@ def train(task, digits, root, batch=16, **trainer_kw):
         default_root_dir=root,
         **trainer_kw,
     )
-    trainer.fit(task, loader)
+    trainer.fit(task, loader, ckpt_path=ckpt_path)
     return trainer
 
 
@@ -95,7 +106,7 @@ def test_checkpoint_holds_counter_and_random_states(digits, tmp_path):
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     assert ckpt["g_iter"] == 3
     states = ckpt["rank_generators"]
-    assert states["latent"].shape[0] == states["sampling"].shape[0] == 1  # one rank
+    assert {k: v.shape[0] for k, v in states.items()} == {"latent": 1, "sampling": 1, "augment": 1}
     fresh = ClassConditionalGAN(*nets(), max_g_steps=3)
     fresh.on_load_checkpoint(ckpt)
     assert fresh.g_iter == 3
@@ -128,15 +139,87 @@ def test_bad_arguments_are_named():
 
 
 def test_bf16_mixed_precision_and_diffaugment_train(digits, tmp_path):
-    from an_lightning.data.augment import DiffAugment
-
     task = ClassConditionalGAN(*nets(), max_g_steps=2, sample_every=0, d_augment=DiffAugment())
     train(task, digits, tmp_path, precision="bf16-mixed")
     assert task.g_iter == 2
     assert all(torch.isfinite(p).all() for p in task.parameters())
     assert "d_augment" not in task.hparams  # modules are not hyperparameters
+    assert task.d_augment.generator is task.rng.augment  # the task's checkpointed stream
+    assert not torch.equal(
+        task.rng.augment.get_state(), RankGenerators(0, 0, torch.device("cpu")).augment.get_state()
+    )
     x = digits[0][:4]
     assert not torch.equal(task.d_augment(x), x)  # the augmentation is really applied
+
+
+def test_rank_generators_round_trip_with_the_augment_stream():
+    gens = RankGenerators(7, 0, torch.device("cpu"))
+    for g in gens.streams().values():
+        torch.rand(3, generator=g)
+    stacked = {k: v[None] for k, v in gens.state().items()}  # as gather_states stores them
+    restored = RankGenerators(0, 0, torch.device("cpu"))
+    assert restore_states(stacked, rank=0, world=1, gens=restored)
+    for name, g in gens.streams().items():
+        assert torch.equal(
+            torch.rand(5, generator=g), torch.rand(5, generator=restored.streams()[name])
+        )
+
+
+def test_a_checkpoint_without_the_augment_stream_still_loads():
+    old = RankGenerators(7, 0, torch.device("cpu"))
+    torch.rand(3, generator=old.latent)
+    stacked = {"latent": old.latent.get_state()[None], "sampling": old.sampling.get_state()[None]}
+    restored = RankGenerators(7, 0, torch.device("cpu"))
+    assert restore_states(stacked, rank=0, world=1, gens=restored)
+    assert torch.equal(restored.latent.get_state(), old.latent.get_state())
+    assert torch.equal(
+        restored.augment.get_state(), RankGenerators(7, 0, torch.device("cpu")).augment.get_state()
+    )
+
+
+def diffaugment_run(digits, root, seed=0, max_g_steps=2, ckpt_path=None, **trainer_kw):
+    """A tiny GAN with DiffAugment from fresh weights (init from torch.manual_seed(1))."""
+    torch.manual_seed(1)
+    task = ClassConditionalGAN(
+        *nets(), max_g_steps=max_g_steps, sample_every=0, seed=seed, d_augment=DiffAugment()
+    )
+    train(task, digits, root, shuffle=False, ckpt_path=ckpt_path, **trainer_kw)
+    return task
+
+
+def same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_diffaugment_trainings_repeat_with_the_same_seed_only(digits, tmp_path, deterministic):
+    first = diffaugment_run(digits, tmp_path / "a", **deterministic)
+    again = diffaugment_run(digits, tmp_path / "b", **deterministic)
+    other = diffaugment_run(digits, tmp_path / "c", seed=1, **deterministic)
+    assert first.g_iter == again.g_iter == other.g_iter == 2
+    assert same_weights(first, again)
+    assert not same_weights(first, other)
+
+
+def test_diffaugment_leaves_the_latent_and_sampling_streams_alone(digits, tmp_path):
+    plain = ClassConditionalGAN(*nets(), max_g_steps=2, sample_every=0)
+    train(plain, digits, tmp_path / "plain")
+    augmented = diffaugment_run(digits, tmp_path / "aug")
+    for name in ("latent", "sampling"):
+        a, b = plain.rng.streams()[name], augmented.rng.streams()[name]
+        assert torch.equal(a.get_state(), b.get_state()), name
+
+
+def test_a_resumed_diffaugment_run_matches_an_uninterrupted_one(digits, tmp_path, deterministic):
+    data = (digits[0][:32], digits[1][:32])  # two batches: a checkpoint at the epoch's end
+    straight = diffaugment_run(data, tmp_path / "a", max_g_steps=4, **deterministic)
+    half = diffaugment_run(data, tmp_path / "b", max_g_steps=2, **deterministic)
+    path = tmp_path / "half.ckpt"
+    half.trainer.save_checkpoint(path)
+    # train() reseeds torch's global RNG: anything still drawing from it would differ here.
+    resumed = diffaugment_run(data, tmp_path / "b", max_g_steps=4, ckpt_path=path, **deterministic)
+    assert resumed.g_iter == straight.g_iter == 4
+    assert same_weights(resumed, straight)
 
 
 def test_wandb_goes_offline_without_credentials(monkeypatch, tmp_path):

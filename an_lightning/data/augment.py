@@ -1,57 +1,32 @@
-"""Augmentations on whole batches (kornia), one call per batch instead of per image."""
+"""DiffAugment (Zhao et al., 2020): differentiable translation and cutout of D inputs.
+
+Every random parameter comes from an explicit ``torch.Generator`` (the task hands each
+rank's ``augment`` stream over with ``set_generator``), so the draws are checkpointed
+with the task's other streams and a resumed run continues them bit-exactly. The
+parameters are a few integers per image, drawn where the generator lives and then moved
+to the images' device; the augmentation itself is plain indexing and masking.
+"""
 
 from __future__ import annotations
 
-import kornia.augmentation as K
-import kornia.geometry.transform as KG
 import torch
-from torch import nn
-
-from an_lightning.data.batch_pool import BufferPool
-
-
-class BatchAugment(nn.Module):
-    """uint8 (B, 3, H, W) -> float32 in [-1, 1], randomly flipped left-right if ``hflip``.
-
-    Each image is flipped with probability 1/2. Training batches arrive in random
-    order (shuffled sampler or shuffle buffer), so flipping the first k ~ Binomial(B, 1/2)
-    images draws the same random subset as one coin per image, with one contiguous
-    kornia ``hflip`` on uint8 instead of a per-image select: ``K.RandomHorizontalFlip``
-    cost ~180 us/image and a masked ``torch.where`` ~40 us/image on this CPU, this ~5.
-    The two parts are converted straight into one float buffer (no concatenated uint8
-    copy): 13 instead of 22 us/image with the conversion, at 128px on one CPU thread.
-    On the CPU that buffer comes from a ``BufferPool``: a fresh 12 MiB float batch page-
-    faulted on every batch here (~30 us/image); a pooled one is reused once the model
-    has let go of the previous batch in it. (GPUs have torch's caching allocator.)
-    """
-
-    def __init__(self, hflip: bool = True) -> None:
-        super().__init__()
-        self.hflip = hflip
-        self._pool = BufferPool(slots=4, dtype=torch.float32)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.device.type == "cpu":
-            out = self._pool.take(tuple(images.shape))[0]
-        else:
-            out = torch.empty(images.shape, dtype=torch.float32, device=images.device)
-        if not self.hflip or images.shape[0] == 0:
-            out.copy_(images)
-        else:
-            half = torch.tensor(0.5).expand(images.shape[0])
-            k = int(torch.bernoulli(half).sum())
-            out[:k].copy_(KG.hflip(images[:k]))
-            out[k:].copy_(images[k:])
-        return out.div_(127.5).sub_(1.0)
+from torch import Tensor, nn
+from torch.nn import functional as F
 
 
 class DiffAugment(nn.Module):
-    """DiffAugment-style (Zhao et al., 2020) translation and cutout for discriminator inputs.
+    """DiffAugment translation and cutout, as in Zhao et al.'s reference code.
 
-    Differentiable, so the GAN task applies it to real *and* generated images before D.
-    ``translation`` is the largest shift as a fraction of the side (zero padding, nearest
-    sampling, i.e. whole-pixel shifts as in DiffAugment); ``cutout`` is the side of the
-    zeroed square as a fraction of the image side.
+    Differentiable w.r.t. the images, so the GAN task applies it to real *and* generated
+    images before D. The policies run in the order given in ``policy``:
+
+    - ``translation``: every image moves by a whole number of pixels, independently per
+      axis, uniform in [-s, s] with s = int(side * translation + 0.5); vacated pixels are 0.
+    - ``cutout``: a square of side int(side * cutout + 0.5) (per axis) at a uniform random
+      centre is set to 0, clipped where it crosses the border.
+
+    ``generator`` (None by default) is where the draws come from; with None they come from
+    torch's global CPU RNG, so a standalone ``forward`` follows ``torch.manual_seed``.
     """
 
     POLICIES = frozenset({"translation", "cutout"})
@@ -67,16 +42,70 @@ class DiffAugment(nn.Module):
                 f"unknown DiffAugment policy {sorted(unknown)}; use a comma-separated subset "
                 f"of {sorted(self.POLICIES)}"
             )
-        ops: list[nn.Module] = []
-        if "translation" in names:
-            shift = (translation, translation)
-            ops.append(
-                K.RandomAffine(0.0, translate=shift, resample="nearest", padding_mode="zeros", p=1)
-            )
-        if "cutout" in names:
-            area = (cutout**2, cutout**2)
-            ops.append(K.RandomErasing(scale=area, ratio=(1.0, 1.0), value=0.0, p=1.0))
-        self.ops = nn.Sequential(*ops)
+        self.policy = tuple(names)
+        self.translation, self.cutout = translation, cutout
+        ops = {"translation": (translate, translation), "cutout": (cut, cutout)}
+        self.steps = tuple(ops[name] for name in names)  # bound once, not looked up per call
+        self.generator: torch.Generator | None = None
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.ops(images)
+    def forward(self, images: Tensor) -> Tensor:
+        for op, ratio in self.steps:
+            images = op(images, ratio, self.generator)
+        return images
+
+
+def randint(
+    low: int, high: int, n: int, generator: torch.Generator | None, device: torch.device
+) -> Tensor:
+    """``n`` integers uniform in [low, high) from ``generator`` (global RNG if None),
+    drawn where the generator lives and moved to ``device``."""
+    where = generator.device if generator is not None else torch.device("cpu")
+    return torch.randint(low, high, (n,), generator=generator, device=where).to(device)
+
+
+def translate(images: Tensor, ratio: float, generator: torch.Generator | None) -> Tensor:
+    """Shift each image by whole pixels (zero fill): ``out[i, j] = in[i + dy, j + dx]``."""
+    b, c, h, w = images.shape
+    sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    dy = randint(-sy, sy + 1, b, generator, images.device)
+    dx = randint(-sx, sx + 1, b, generator, images.device)
+    padded = F.pad(images, (1, 1, 1, 1))  # one zero row/column each side: the fill
+    rows = source_index(h, dy)  # (B, H) into the padded rows
+    cols = source_index(w, dx)
+    out = padded.gather(2, rows[:, None, :, None].expand(-1, c, -1, w + 2))
+    return out.gather(3, cols[:, None, None, :].expand(-1, c, h, -1))
+
+
+def cut(images: Tensor, ratio: float, generator: torch.Generator | None) -> Tensor:
+    """Zero one square per image, centred uniformly, clipped at the border."""
+    b, _, h, w = images.shape
+    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    # Centres as in the reference: [0, side] for an even square, [0, side) for odd.
+    cy = randint(0, h + (1 - ch % 2), b, generator, images.device)
+    cx = randint(0, w + (1 - cw % 2), b, generator, images.device)
+    inside_y = span(h, cy - ch // 2, ch)  # (B, H)
+    inside_x = span(w, cx - cw // 2, cw)  # (B, W)
+    keep = ~(inside_y[:, :, None] & inside_x[:, None, :])
+    return images * keep[:, None].to(images.dtype)
+
+
+def source_index(side: int, shift: Tensor) -> Tensor:
+    """(B, side) index into a 1-padded axis: ``i + shift``, or a zero pad when outside."""
+    i = torch.arange(side, device=shift.device)
+    return (i[None] + shift[:, None] + 1).clamp(0, side + 1)
+
+
+def span(side: int, start: Tensor, length: int) -> Tensor:
+    """(B, side) bool: positions in [start, start + length) of each row."""
+    i = torch.arange(side, device=start.device)[None]
+    return (i >= start[:, None]) & (i < start[:, None] + length)
+
+
+def set_generator(module: nn.Module, generator: torch.Generator | None) -> int:
+    """Make every ``DiffAugment`` in ``module`` draw from ``generator``; returns how many."""
+    count = 0
+    for m in module.modules():
+        if isinstance(m, DiffAugment):
+            m.generator = generator
+            count += 1
+    return count

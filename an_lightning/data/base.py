@@ -3,10 +3,12 @@
 Loaders yield ``(images, labels)`` with ``images`` uint8 ``(B, 3, H, W)`` and ``labels``
 int64 ``(B,)`` (-1 when unlabelled): uint8 is 4x less to move between processes and to the
 GPU. ``on_after_batch_transfer`` then turns images into float32 in [-1, 1] on the device,
-with a random horizontal flip (kornia, whole batch at once) while training unless the
-loader flipped them already (``flips_in_loader``: the shard loader does it for free), so a
-LightningModule always receives float32 ``(B, 3, H, W)`` in [-1, 1] and int64 labels.
+so a LightningModule always receives float32 ``(B, 3, H, W)`` in [-1, 1] and int64 labels.
 Outside a Trainer, call ``to_model_batch`` yourself. ``num_classes`` is 0 when unlabelled.
+
+Training flips are made by the loaders, with coins drawn from the same seeded generators
+as the data order (``resume``, ``pipeline``): they are part of the order, and a resumed
+run gets the same ones.
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ import torch
 from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader
 
-from an_lightning.data.augment import BatchAugment
 from an_lightning.data.resume import ResumableSampler, resume_position
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def to_model_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float32 in [-1, 1] (on whatever device they are)."""
+    return images.to(torch.float32).div(127.5).sub_(1.0)
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -30,11 +36,6 @@ class ImageDataModule(L.LightningDataModule):
     num_classes: int = 0
     image_size: int = 0
     hflip: bool = False
-    flips_in_loader: bool = False  # True: training batches arrive flipped already
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._plain, self._flipping = BatchAugment(hflip=False), BatchAugment(hflip=True)
 
     @property
     def hparams_initial(self) -> AttributeDict:
@@ -43,20 +44,13 @@ class ImageDataModule(L.LightningDataModule):
         own = super().hparams_initial
         return AttributeDict({f"data.{k}": v for k, v in own.items() if not k.startswith("_")})
 
-    def to_model_batch(self, batch: Batch, flip: bool = False) -> Batch:
-        """uint8 loader batch -> float32 [-1, 1] images (randomly flipped if ``flip``)."""
+    def to_model_batch(self, batch: Batch) -> Batch:
+        """uint8 loader batch -> float32 [-1, 1] images, labels unchanged."""
         images, labels = batch
-        with torch.no_grad():
-            return (self._flipping if flip else self._plain)(images), labels
+        return to_model_images(images), labels
 
     def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
-        training = self.trainer is not None and self.trainer.training
-        return self.to_model_batch(batch, flip=self.device_flip and training)
-
-    @property
-    def device_flip(self) -> bool:
-        """Whether training batches are flipped after the transfer (not by the loader)."""
-        return self.hflip and not self.flips_in_loader
+        return self.to_model_batch(batch)
 
     def check_num_classes(self, expected: int) -> None:
         """Raise if a class-conditional model (``expected`` > 0) disagrees with the data."""
@@ -73,13 +67,14 @@ class ImageDataModule(L.LightningDataModule):
         if isinstance(expected, int):
             self.check_num_classes(expected)
 
-    def train_sampler(self, dataset, seed: int) -> ResumableSampler:
-        """This rank's shuffled share of ``dataset``, resuming mid-epoch where a fit stopped."""
+    def train_sampler(self, dataset, seed: int, flips: bool = False) -> ResumableSampler:
+        """This rank's shuffled share of ``dataset``, resuming mid-epoch where a fit stopped;
+        with ``flips`` it yields ``(index, flip)`` for a ``resume.Flipped`` dataset."""
         rank, world = self.rank_and_world()
-        sampler = ResumableSampler(dataset, rank, world, shuffle=True, seed=seed)
-        epoch, batches_done = resume_position(self.trainer)
-        if batches_done:
-            sampler.resume_at(epoch, batches_done * self.hparams.batch_size)
+        sampler = ResumableSampler(dataset, rank, world, shuffle=True, seed=seed, flips=flips)
+        per_epoch = max(1, sampler.num_samples // self.hparams.batch_size)
+        epoch, batches_done = resume_position(self.trainer, per_epoch)
+        sampler.resume_at(epoch, batches_done * self.hparams.batch_size)
         return sampler
 
     def reference_loader(self) -> Iterable[Batch]:

@@ -12,6 +12,7 @@ import multiprocessing
 import re
 import warnings
 from collections import Counter
+from collections.abc import Iterable, Iterator
 
 
 class BadDataError(RuntimeError):
@@ -86,12 +87,16 @@ class FailureStats:
     def handler(self, exc: Exception) -> bool:
         """webdataset exception handler: count the failure, then keep streaming.
 
-        A shard reader that knows how many samples the failure cost (``tario`` sets
-        ``exc.samples_lost`` from the index's per-shard counts) has them all counted, so a
-        shard that cannot be read at all weighs what it holds, not one sample.
+        A shard that breaks off counts the samples it did not deliver (``ShardTally`` sets
+        ``exc.samples_lost`` from the index), so a shard that cannot be read at all weighs
+        what it holds, not one sample. A wrong label is no data damage: it is raised.
         """
+        if isinstance(exc, LabelRangeError):
+            raise exc
         lost = max(1, int(getattr(exc, "samples_lost", 1)))
-        reason = f"{type(exc).__name__}: {exc.args[0] if exc.args else ''}"
+        cause = exc.__cause__ or exc  # webdataset's DecodingError carries url and key only
+        where = f"{exc.key}: " if getattr(exc, "key", None) else ""
+        reason = f"{where}{type(cause).__name__}: {cause.args[0] if cause.args else ''}"
         self.record_bad(_shard_of(exc), reason, lost)
         return True
 
@@ -111,8 +116,49 @@ class FailureStats:
             )
 
 
+class ShardTally:
+    """Counts the samples each shard delivers, so one that breaks off (truncated, corrupt,
+    unreadable) costs what the index says it held beyond them.
+
+    ``count`` is the pipeline stage right after webdataset's tar reader; ``handler`` is
+    that reader's exception handler. A shard's tally restarts once it delivered all its
+    samples, so a shard drawn twice in a row (resampling) is counted per draw.
+    """
+
+    def __init__(self, stats: FailureStats, expected: dict[str, int]) -> None:
+        self.stats, self.expected = stats, expected
+        self.delivered: Counter[str] = Counter()
+
+    def count(self, samples: Iterable[dict]) -> Iterator[dict]:
+        for sample in samples:
+            url = sample.get("__url__", "")
+            self.delivered[url] += 1
+            if self.delivered[url] >= self.expected.get(url, 1 << 62):
+                del self.delivered[url]
+            yield sample
+
+    def handler(self, exc: Exception) -> bool:
+        url = _shard_of(exc)
+        exc.samples_lost = max(1, self.expected.get(url, 0) - self.delivered.pop(url, 0))
+        return self.stats.handler(exc)
+
+
+def worker_message(err: BaseException) -> str:
+    """The message an error had where it was raised: a DataLoader re-raises a worker's
+    exception with the worker's traceback as its message; the last line is the original."""
+    text = str(err).strip()
+    if "Original Traceback" not in text:
+        return text
+    last = text.splitlines()[-1]
+    prefix = f"{type(err).__name__}: "
+    return last.split(prefix, 1)[1] if prefix in last else last
+
+
 def _shard_of(exc: Exception) -> str:
-    """webdataset appends the shard URL to ``exc.args``; find it (or say we could not)."""
+    """The shard of a failure: webdataset's DecodingError has ``url``, its tar reader
+    appends the URL to ``exc.args``; else look for one in the message."""
+    if isinstance(getattr(exc, "url", None), str):
+        return exc.url
     for arg in reversed(exc.args):
         if isinstance(arg, str) and re.search(r"\.tar(\.gz)?$", arg):
             return arg

@@ -7,14 +7,17 @@ and as the baseline of ``benchmarks/data_speed.py``. Same batch contract as the 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
-from an_lightning.data.base import ImageDataModule
+from an_lightning.data.base import Batch, ImageDataModule
 from an_lightning.data.failures import FailureStats
 from an_lightning.data.preprocess import sngan_resize
+from an_lightning.data.resume import Flipped
 from an_lightning.data.sources import Item, discover
-from an_lightning.data.stream import Batch, Sample, collate
+
+Sample = tuple[torch.Tensor, int]  # CHW uint8 image, label
 
 
 class ImageFolderDataset(Dataset):
@@ -31,16 +34,17 @@ class ImageFolderDataset(Dataset):
         try:
             with Image.open(item.path) as image:
                 array = np.asarray(sngan_resize(image, self.size))
+                chw = torch.from_numpy(array.copy()).permute(2, 0, 1)
         except Exception as exc:  # unreadable or truncated: skipped by the collate step
             self.stats.record_bad(str(item.path), f"{type(exc).__name__}: {exc}")
             return None
         self.stats.record_good()
-        return array, item.label
+        return chw, item.label
 
 
 def collate_valid(samples: list[Sample | None]) -> Batch:
     """Stack the samples that decoded; failed files (None) were counted and are dropped."""
-    return collate([s for s in samples if s is not None])
+    return default_collate([s for s in samples if s is not None])
 
 
 class FolderDataModule(ImageDataModule):
@@ -80,10 +84,11 @@ class FolderDataModule(ImageDataModule):
     def _loader(self, items: list[Item], stats: FailureStats, train: bool) -> DataLoader:
         hp = self.hparams
         dataset = ImageFolderDataset(items, hp.image_size, stats)
+        flips = train and hp.hflip
         return DataLoader(
-            dataset,
+            Flipped(dataset) if flips else dataset,
             batch_size=hp.batch_size,
-            sampler=self.train_sampler(dataset, hp.seed) if train else None,
+            sampler=self.train_sampler(dataset, hp.seed, flips) if train else None,
             drop_last=train and len(items) >= hp.batch_size,
             num_workers=hp.num_workers,
             persistent_workers=hp.num_workers > 0,

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from an_lightning.data.base import ImageDataModule
+from an_lightning.data.resume import Flipped
 
 PHOTOS = (
     "astronaut",
@@ -83,8 +84,8 @@ class PhotosDataModule(ImageDataModule):
         train_crops, val_crops: how many crops each split holds.
         min_fraction: smallest crop side as a fraction of the photo's shorter side.
         val_photos: photos held out for validation; the others are for training.
-        hflip: random left-right flips of training batches (they draw from torch's global
-            RNG, so a resumed run is bit-exact only without them).
+        hflip: random left-right flips of training crops (coins seeded with the order,
+            so a resumed run gets the same flips).
     """
 
     def __init__(
@@ -134,10 +135,11 @@ class PhotosDataModule(ImageDataModule):
     def train_dataloader(self) -> DataLoader:
         if self.train_set is None:
             raise RuntimeError("call setup() before asking PhotosDataModule for a dataloader")
+        flips = self.hparams.hflip
         return DataLoader(
-            self.train_set,
+            Flipped(self.train_set) if flips else self.train_set,
             batch_size=self.hparams.batch_size,
-            sampler=self.train_sampler(self.train_set, self.hparams.seed),
+            sampler=self.train_sampler(self.train_set, self.hparams.seed, flips),
             drop_last=len(self.train_set) >= self.hparams.batch_size,
             num_workers=self.hparams.num_workers,
             persistent_workers=self.hparams.num_workers > 0,

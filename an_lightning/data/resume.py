@@ -1,21 +1,30 @@
-"""Exact mid-epoch resume for map-style datasets.
+"""Exact mid-epoch resume, and flips that resume with the data.
 
-Lightning restores its loop counters from a checkpoint but starts a fresh
-DataLoader iterator, so a run resumed mid-epoch would see the epoch's first
-batches again. ``ResumableSampler`` is a ``DistributedSampler`` (so Lightning
-leaves it in place under DDP) whose order depends only on (seed, epoch, rank),
-and which skips the batches the interrupted epoch had already trained on.
+Lightning restores its loop counters from a checkpoint but starts a fresh loader
+iterator, so a run resumed mid-epoch would see the epoch's first batches again. The
+loaders of this package instead ask ``resume_position`` where the restored fit stands
+(the loop counters are the one record of how many batches were trained on) and continue
+from there: ``ResumableSampler`` for map-style datasets, ``ShardLoader`` for shards.
+
+Random flips are part of the data order: the sampler draws one coin per index from the
+same (seed, epoch) generator as the order, so a resumed epoch gets the same flips too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import torch
 from torch.utils.data import Dataset, DistributedSampler
 
 
 class ResumableSampler(DistributedSampler):
-    """Per-rank shuffled indices of epoch e from seed + e; skips done batches once."""
+    """Per-rank shuffled indices of epoch e from seed + e; skips done batches once.
+
+    With ``flips`` it yields ``(index, flip)`` pairs for a ``Flipped`` dataset: the coins
+    come from a generator seeded by (seed, epoch), drawn for the whole epoch before the
+    rank split, so they belong to the samples, not to the rank or the resume point.
+    """
 
     def __init__(
         self,
@@ -25,6 +34,7 @@ class ResumableSampler(DistributedSampler):
         shuffle: bool = True,
         seed: int = 0,
         drop_last: bool = True,
+        flips: bool = False,
     ) -> None:
         super().__init__(
             dataset,
@@ -34,6 +44,7 @@ class ResumableSampler(DistributedSampler):
             seed=seed,
             drop_last=drop_last,
         )
+        self.flips = flips
         self._skip_epoch, self._skip = -1, 0
 
     def resume_at(self, epoch: int, samples_done: int) -> None:
@@ -41,16 +52,44 @@ class ResumableSampler(DistributedSampler):
         self.set_epoch(epoch)
         self._skip_epoch, self._skip = epoch, samples_done
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[int] | Iterator[tuple[int, bool]]:
         indices = list(super().__iter__())
-        if self.epoch == self._skip_epoch:
-            indices = indices[self._skip :]
-        return iter(indices)
+        start = self._skip if self.epoch == self._skip_epoch else 0
+        if not self.flips:
+            return iter(indices[start:])
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        coins = (torch.rand(len(self.dataset), generator=g) < 0.5).tolist()
+        return iter([(i, coins[i]) for i in indices[start:]])
 
 
-def resume_position(trainer) -> tuple[int, int]:
-    """(epoch, batches already trained in it) of a restored fit; (0, 0) otherwise."""
+class Flipped(Dataset):
+    """``dataset`` keyed by ``(index, flip)``: its CHW image mirrored left-right if ``flip``."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, bool]):
+        index, flip = key
+        sample = self.dataset[index]
+        if sample is None or not flip:  # None: a file that failed to load (folder data)
+            return sample
+        image, label = sample
+        return image.flip(-1), label
+
+
+def resume_position(trainer, batches_per_epoch: int | None = None) -> tuple[int, int]:
+    """(epoch, batches already trained in it) of a restored fit; (0, 0) without a trainer.
+
+    A checkpoint saved after an epoch's last batch resumes at the next epoch's start.
+    """
     if trainer is None:
         return 0, 0
     loop = trainer.fit_loop
-    return loop.epoch_progress.current.completed, loop.epoch_loop.batch_progress.current.ready
+    epoch = loop.epoch_progress.current.completed
+    done = loop.epoch_loop.batch_progress.current.ready
+    if batches_per_epoch is not None and done >= batches_per_epoch:
+        return epoch + 1, 0
+    return epoch, done

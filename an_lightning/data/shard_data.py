@@ -2,24 +2,78 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import torch
 import webdataset as wds
 
-from an_lightning.data.base import ImageDataModule
+from an_lightning.data.base import Batch, ImageDataModule
 from an_lightning.data.catalog import default_index, expand_shards, read_index, shard_counts
-from an_lightning.data.failures import FailureStats
-from an_lightning.data.stream import (
-    batches_per_rank,
-    make_loader,
-    shard_stream,
-    shuffled_shards,
-    shutdown_workers,
-)
+from an_lightning.data.failures import BadDataError, FailureStats, LabelRangeError, worker_message
+from an_lightning.data.pipeline import Epoch, EpochStream, StreamSpec
+from an_lightning.data.resume import resume_position
+
+
+class ShardLoader:
+    """A fresh ``WebLoader`` per epoch over ``EpochStream``, resuming where a fit stopped.
+
+    Workers are not persistent: each epoch's workers are started with that epoch's
+    position, which is all the state the stream has (``pipeline``). ``position`` says where
+    a fit stands (epoch, batches trained); without one, epochs simply count up.
+    """
+
+    def __init__(
+        self,
+        spec: StreamSpec,
+        num_workers: int,
+        position: Callable[[], tuple[int, int] | None] = lambda: None,
+    ) -> None:
+        self.spec, self.num_workers, self.position = spec, num_workers, position
+        self.epoch = 0  # the next epoch, when no fit says otherwise
+        self._live: Iterator | None = None
+
+    def __len__(self) -> int:
+        if self.spec.length is None:
+            raise TypeError("a finite shard pass has no length known in advance")
+        return self.spec.length
+
+    def __iter__(self) -> Iterator[Batch]:
+        self.close()
+        at = self.position()
+        at = Epoch(*at) if at is not None else Epoch(self.epoch)
+        self.epoch = at.epoch + 1
+        loader = wds.WebLoader(
+            EpochStream(self.spec, at),
+            batch_size=None,
+            num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(),
+        )
+        self._live = self._batches(loader)
+        return self._live
+
+    @staticmethod
+    def _batches(loader: wds.WebLoader) -> Iterator[Batch]:
+        try:
+            yield from loader
+            return
+        except (BadDataError, LabelRangeError) as err:  # raised in a worker: its own line
+            kind, message = type(err), worker_message(err)
+        # Raised outside the handler, so it holds no reference to the worker's exception,
+        # whose traceback would keep the DataLoader (and its workers) alive.
+        raise kind(message)
+
+    def close(self) -> None:
+        """Stop the current epoch's workers now: closing the iterator releases the
+        DataLoader's, which shuts its workers down (else they wait for garbage collection)."""
+        if self._live is not None:
+            self._live.close()
+        self._live = None
 
 
 class ShardDataModule(ImageDataModule):
-    """Streams shards; every DDP rank gets the same number of batches per epoch.
+    """Streams shards in an order fixed by (seed, epoch, rank, worker); resumes exactly.
 
     Args:
         train_shards: shard pattern, e.g. ``data/train/shard-{000000..001281}.tar`` or a glob.
@@ -27,22 +81,19 @@ class ShardDataModule(ImageDataModule):
         index: the writer's ``index.json``; default: next to the first training shard.
         batch_size: samples per batch (per rank).
         num_workers: DataLoader worker processes per rank.
-        resampled: draw shards with replacement forever and cut epochs at
-            ``batches_per_epoch``; else read each shard once per epoch.
+        resampled: draw shards with replacement and cut epochs at ``batches_per_epoch``;
+            else read each shard at most once per epoch, in a new order every epoch.
         batches_per_epoch: epoch length in batches per rank; default: one pass over the
-            data (resampled) or the smallest exact per-rank count (not resampled; a larger
-            value makes ranks restart their shards, i.e. repeat samples in an epoch).
+            data (resampled) or what every worker's shards surely fill (not resampled).
         shuffle_buffer: samples in the shuffle buffer of each worker (0: no shuffling).
-        hflip: random horizontal flips of training images, made while the loader copies
-            them into the batch (free there; ``flips_in_loader``), not on the device.
+        hflip: random horizontal flips of training images, made in the workers.
         max_bad_fraction: stop with an error naming the shard above this failure rate (a
             shard that cannot be read counts as the samples its index lists).
-        seed: seed of the shard order / resampling and of the flips.
+        seed: seed of the shard order / resampling, the shuffle buffers and the flips.
+        fast_jpeg: decode JPEGs with libjpeg-turbo (kornia-rs) rather than PIL.
 
     Every label is checked against the index's ``num_classes`` as it is decoded.
     """
-
-    flips_in_loader = True
 
     def __init__(
         self,
@@ -57,11 +108,14 @@ class ShardDataModule(ImageDataModule):
         hflip: bool = True,
         max_bad_fraction: float = 0.01,
         seed: int = 0,
+        fast_jpeg: bool = True,
     ) -> None:
         super().__init__()
         self.hflip = hflip
         if batch_size < 1 or num_workers < 0 or (batches_per_epoch or 1) < 1:
             raise ValueError("batch_size and batches_per_epoch must be >= 1, num_workers >= 0")
+        if shuffle_buffer < 0:
+            raise ValueError(f"shuffle_buffer must be >= 0, got {shuffle_buffer}")
         if not 0.0 <= max_bad_fraction <= 1.0:
             raise ValueError(f"max_bad_fraction must be within [0, 1], got {max_bad_fraction}")
         self.save_hyperparameters()
@@ -77,11 +131,11 @@ class ShardDataModule(ImageDataModule):
             self.val_counts = self._check_val_index(default_index(self.val_urls))
         self.train_stats: FailureStats | None = None
         self.val_stats: FailureStats | None = None
-        self._loaders: list[wds.WebLoader] = []
+        self._loaders: list[ShardLoader] = []
 
     def teardown(self, stage: str) -> None:
         for loader in self._loaders:
-            shutdown_workers(loader)
+            loader.close()
         self._loaders.clear()
 
     def _check_val_index(self, path: Path) -> dict[str, int]:
@@ -100,78 +154,89 @@ class ShardDataModule(ImageDataModule):
             )
         return counts
 
-    def _stream(self, urls: list[str], counts: dict[str, int], **kw) -> wds.DataPipeline:
-        """``shard_stream`` with this data's image size, class count and shard sizes."""
+    def _spec(self, urls: list[str], counts: dict[str, int], **kw) -> StreamSpec:
+        rank, world = self.rank_and_world()
         hp = self.hparams
-        return shard_stream(
+        return StreamSpec(
             urls,
-            batch_size=hp.batch_size,
+            counts,
+            hp.batch_size,
+            rank=rank,
+            world_size=world,
+            seed=hp.seed,
             image_size=self.image_size,
-            counts=counts,
             num_classes=self.num_classes,
+            fast_jpeg=hp.fast_jpeg,
             **kw,
         )
 
-    def train_dataloader(self) -> wds.WebLoader:
-        hp = self.hparams
-        rank, world = self.rank_and_world()
-        urls, counts = self.train_urls, self.train_counts
-        if hp.resampled:
-            default = max(1, sum(counts) // (hp.batch_size * world))
-        else:
-            order = shuffled_shards(list(range(len(urls))), hp.seed)
-            urls, counts = [urls[i] for i in order], [counts[i] for i in order]
-            if len(urls) < world * max(1, hp.num_workers):
-                raise ValueError(
-                    f"{len(urls)} training shards cannot feed {world} ranks x "
-                    f"{hp.num_workers} workers without resampling; set resampled: true, "
-                    "use fewer workers, or write smaller shards (--shard-size)."
-                )
-            per_rank = batches_per_rank(counts, world, hp.num_workers, hp.batch_size, False)
-            default = min(per_rank)
-            if default < 1:
-                raise ValueError(
-                    f"some rank gets no full batch of {hp.batch_size} from its workers' shards; "
-                    "lower batch_size or num_workers, or set resampled: true."
-                )
-        self.train_stats = FailureStats(hp.max_bad_fraction)
-        pipeline = self._stream(
-            urls,
-            dict(zip(urls, counts, strict=True)),
-            stats=self.train_stats,
-            rank=rank,
-            world_size=world,
-            resampled=hp.resampled,
-            shuffle_buffer=hp.shuffle_buffer,
-            seed=hp.seed,
-            partial_batches=False,
-            hflip=hp.hflip,
-        )
-        loader = make_loader(pipeline, hp.num_workers, hp.batches_per_epoch or default)
+    def _loader(self, spec: StreamSpec, workers: int, resumable: bool = False) -> ShardLoader:
+        def position() -> tuple[int, int] | None:
+            if getattr(self.trainer, "fit_loop", None) is None:
+                return None  # outside a fit: epochs count up
+            return resume_position(self.trainer, spec.length)
+
+        loader = ShardLoader(spec, workers, position if resumable else lambda: None)
         self._loaders.append(loader)
         return loader
 
-    def reference_loader(self) -> wds.WebLoader:
+    def epoch_length(self, world: int) -> int:
+        """Batches per epoch of every rank (the same on all, so DDP ranks stay in step)."""
+        hp = self.hparams
+        if hp.resampled:
+            return hp.batches_per_epoch or max(1, sum(self.train_counts) // (hp.batch_size * world))
+        workers = max(1, hp.num_workers)
+        per_worker = len(self.train_urls) // (world * workers)
+        if per_worker < 1:
+            raise ValueError(
+                f"{len(self.train_urls)} training shards cannot feed {world} ranks x "
+                f"{hp.num_workers} workers without resampling; set resampled: true, "
+                "use fewer workers, or write smaller shards (--shard-size)."
+            )
+        # Every epoch deals the shards out anew: count on the smallest ones only.
+        surely = sum(sorted(self.train_counts)[:per_worker]) // hp.batch_size
+        if surely < 1:
+            raise ValueError(
+                f"some worker gets no full batch of {hp.batch_size} from its shards; lower "
+                "batch_size or num_workers, or set resampled: true."
+            )
+        if hp.batches_per_epoch is not None and hp.batches_per_epoch > surely * workers:
+            raise ValueError(
+                f"batches_per_epoch={hp.batches_per_epoch} is more than the "
+                f"{surely * workers} batches these shards surely fill per rank and epoch "
+                "without resampling; lower it or set resampled: true."
+            )
+        return hp.batches_per_epoch or surely * workers
+
+    def train_dataloader(self) -> ShardLoader:
+        hp = self.hparams
+        self.train_stats = FailureStats(hp.max_bad_fraction)
+        spec = self._spec(
+            self.train_urls,
+            dict(zip(self.train_urls, self.train_counts, strict=True)),
+            stats=self.train_stats,
+            length=self.epoch_length(self.rank_and_world()[1]),
+            resampled=hp.resampled,
+            shuffle_buffer=hp.shuffle_buffer,
+            hflip=hp.hflip,
+        )
+        return self._loader(spec, hp.num_workers, resumable=True)
+
+    def reference_loader(self) -> ShardLoader:
         """Every training sample once (no resampling), split over ranks by shard."""
         rank, world = self.rank_and_world()
-        urls = shuffled_shards(self.train_urls, self.hparams.seed)
-        if len(urls) < world:
+        if len(self.train_urls) < world:
             raise ValueError(
-                f"{len(urls)} training shards for {world} ranks: reference statistics need one "
-                "shard per rank at least; compute them with fewer processes."
+                f"{len(self.train_urls)} training shards for {world} ranks: reference "
+                "statistics need one shard per rank at least; compute them with fewer processes."
             )
-        pipeline = self._stream(
-            urls,
-            dict(zip(self.train_urls, self.train_counts, strict=True)),
-            stats=FailureStats(self.hparams.max_bad_fraction),
-            rank=rank,
-            world_size=world,
+        counts = dict(zip(self.train_urls, self.train_counts, strict=True))
+        spec = self._spec(
+            self.train_urls, counts, stats=FailureStats(self.hparams.max_bad_fraction)
         )
-        workers = min(self.hparams.num_workers, len(urls[rank::world]))
-        self._loaders.append(loader := make_loader(pipeline, workers))
-        return loader
+        return self._loader(spec, self._finite_workers(self.train_urls, rank, world))
 
-    def val_dataloader(self) -> wds.WebLoader | list:
+    def val_dataloader(self) -> ShardLoader | list:
         if not self.val_urls:
             return []
         rank, world = self.rank_and_world()
@@ -181,14 +246,10 @@ class ShardDataModule(ImageDataModule):
                 "one; write the validation set with a smaller --shard-size."
             )
         # Finite and split by rank, so validation_step runs and sees each sample once.
-        workers = min(self.hparams.num_workers, len(self.val_urls[rank::world]))
         self.val_stats = FailureStats(self.hparams.max_bad_fraction)
-        pipeline = self._stream(
-            self.val_urls,
-            self.val_counts,
-            stats=self.val_stats,
-            rank=rank,
-            world_size=world,
-        )
-        self._loaders.append(loader := make_loader(pipeline, workers))
-        return loader
+        spec = self._spec(self.val_urls, self.val_counts, stats=self.val_stats)
+        return self._loader(spec, self._finite_workers(self.val_urls, rank, world))
+
+    def _finite_workers(self, urls: list[str], rank: int, world: int) -> int:
+        """Workers for a single pass: no more than this rank has shards."""
+        return min(self.hparams.num_workers, math.ceil((len(urls) - rank) / world))

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..data.augment import set_generator as set_augment_generator
 from ..loggers import log_image
 from ..viz import make_grid, save_png
 from .base import AdversarialTask
@@ -27,8 +28,10 @@ class ClassConditionalGAN(AdversarialTask):
         sample_classes: classes shown, one row each (default: the first ten).
         samples_per_class: columns of the grid.
         d_augment: differentiable augmentation of every D input, real and generated
-            (e.g. ``an_lightning.data.augment.DiffAugment``); it draws from torch's
-            global RNG, so resumed runs are no longer bit-exact with it.
+            (e.g. ``an_lightning.data.augment.DiffAugment``). Every ``DiffAugment`` in
+            it draws from this rank's checkpointed ``augment`` stream (set at fit
+            start), so resumed runs stay bit-exact; other modules that draw from torch's
+            global RNG would not.
         Other arguments: see ``AdversarialTask``.
     """
 
@@ -91,6 +94,10 @@ class ClassConditionalGAN(AdversarialTask):
     def check_data(self, data) -> None:
         super().check_data(data)
         data.check_num_classes(self.num_classes)
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()  # creates (or restores) self.rng
+        set_augment_generator(self.d_augment, self.rng.augment)
 
     def critic(self, images: Tensor, labels: Tensor) -> Tensor:
         """D on (augmented) images."""
