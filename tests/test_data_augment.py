@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from an_lightning.data.augment import DiffAugment, randint, set_generator
+from an_lightning.data.augment import DiffAugment, randint
+from an_lightning.norms import set_generator
 
 
 def seeded(seed: int, policy: str = "translation,cutout", **kw) -> DiffAugment:
@@ -135,6 +136,6 @@ def test_unknown_policy_is_refused_and_empty_is_identity():
 def test_set_generator_reaches_nested_augments():
     gen = torch.Generator()
     nested = nn.Sequential(DiffAugment("cutout"), nn.Identity(), DiffAugment("translation"))
-    assert set_generator(nested, gen) == 2
+    assert set_generator(nested, gen, kind=DiffAugment) == 2
     assert all(m.generator is gen for m in nested if isinstance(m, DiffAugment))
-    assert set_generator(nn.Identity(), gen) == 0
+    assert set_generator(nn.Identity(), gen, kind=DiffAugment) == 0

@@ -1,7 +1,7 @@
 """DiffAugment (Zhao et al., 2020): differentiable translation and cutout of D inputs.
 
 Every random parameter comes from an explicit ``torch.Generator`` (the task hands each
-rank's ``augment`` stream over with ``set_generator``), so the draws are checkpointed
+rank's ``augment`` stream over with ``norms.set_generator``), so the draws are checkpointed
 with the task's other streams and a resumed run continues them bit-exactly. The
 parameters are a few integers per image, drawn where the generator lives and then moved
 to the images' device; the augmentation itself is plain indexing and masking.
@@ -99,13 +99,3 @@ def span(side: int, start: Tensor, length: int) -> Tensor:
     """(B, side) bool: positions in [start, start + length) of each row."""
     i = torch.arange(side, device=start.device)[None]
     return (i >= start[:, None]) & (i < start[:, None] + length)
-
-
-def set_generator(module: nn.Module, generator: torch.Generator | None) -> int:
-    """Make every ``DiffAugment`` in ``module`` draw from ``generator``; returns how many."""
-    count = 0
-    for m in module.modules():
-        if isinstance(m, DiffAugment):
-            m.generator = generator
-            count += 1
-    return count

@@ -20,11 +20,12 @@ def regularization_loss(net: nn.Module) -> Tensor | None:
     return torch.stack(losses).sum() if losses else None
 
 
-def set_generator(net: nn.Module, generator: torch.Generator | None) -> int:
-    """Make every norm in ``net`` sample from ``generator``; returns how many were set."""
+def set_generator(net: nn.Module, generator: torch.Generator | None, kind: type = Norm) -> int:
+    """Make every ``kind`` module in ``net`` (norms by default; the GAN task also sets its
+    DiffAugment) draw from ``generator``; returns how many were set."""
     count = 0
     for m in net.modules():
-        if isinstance(m, Norm):
+        if isinstance(m, kind):
             m.generator = generator
             count += 1
     return count

@@ -7,8 +7,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..data.augment import set_generator as set_augment_generator
+from ..data.augment import DiffAugment
 from ..loggers import log_image
+from ..norms import set_generator
 from ..viz import make_grid, save_png
 from .base import AdversarialTask
 from .losses import hinge_d, hinge_g
@@ -97,7 +98,7 @@ class ClassConditionalGAN(AdversarialTask):
 
     def on_fit_start(self) -> None:
         super().on_fit_start()  # creates (or restores) self.rng
-        set_augment_generator(self.d_augment, self.rng.augment)
+        set_generator(self.d_augment, self.rng.augment, kind=DiffAugment)
 
     def critic(self, images: Tensor, labels: Tensor) -> Tensor:
         """D on (augmented) images."""
