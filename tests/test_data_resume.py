@@ -65,15 +65,25 @@ def test_flips_belong_to_the_samples_of_an_epoch_and_resume_with_them():
         assert torch.equal(image[0], images[i].flip(-1) if flip else images[i])
 
 
-def test_resume_position_moves_past_a_finished_epoch():
-    def trainer(epoch: int, ready: int) -> SimpleNamespace:
-        progress = SimpleNamespace(current=SimpleNamespace(completed=epoch))
-        batches = SimpleNamespace(current=SimpleNamespace(ready=ready))
-        loop = SimpleNamespace(
-            epoch_progress=progress, epoch_loop=SimpleNamespace(batch_progress=batches)
+def test_resume_position_counts_from_the_total_of_trained_batches():
+    def trainer(total: int) -> SimpleNamespace:
+        batches = SimpleNamespace(total=SimpleNamespace(ready=total))
+        return SimpleNamespace(
+            fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=batches))
         )
-        return SimpleNamespace(fit_loop=loop)
 
-    assert resume_position(None) == (0, 0)
-    assert resume_position(trainer(3, 5), 12) == (3, 5)
-    assert resume_position(trainer(3, 12), 12) == (4, 0)  # saved after the epoch's last batch
+    assert resume_position(None, 12) == (0, 0)
+    assert resume_position(trainer(41), 12) == (3, 5)
+    assert resume_position(trainer(48), 12) == (4, 0)  # saved after an epoch's last batch
+
+
+def test_a_position_overrides_set_epoch():
+    at = [(2, 16)]
+    sampler = ResumableSampler(DATA, seed=1, position=lambda: at[0])
+    sampler.set_epoch(7)  # what Lightning may say; the fit's position decides
+    full = ResumableSampler(DATA, seed=1)
+    full.set_epoch(2)
+    assert order(sampler) == order(full)[16:]
+    at[0] = (3, 0)
+    full.set_epoch(3)
+    assert order(sampler) == order(full)

@@ -1,17 +1,19 @@
 """Callbacks that tests load into real training processes through YAML configs.
 
 ``KillAt`` SIGKILLs its own process: a preemption without any goodbye. ``NanAt``
-makes the generator diverge on cue.
+makes the generator diverge on cue. ``RecordBatches`` logs what every rank trained on.
 
 Used by tests/test_fit.py through ``trainer.callbacks`` in a YAML config (the
 subprocess gets this folder on PYTHONPATH).
 """
 
+import json
 import os
 import signal
 
 import lightning as L
 import torch
+from data_fixtures import tensor_hashes
 
 
 class KillAt(L.Callback):
@@ -51,3 +53,34 @@ class NanAt(L.Callback):
         if pl_module.g_iter == self.g_iter:
             with torch.no_grad():
                 next(pl_module.generator.parameters()).view(-1)[0] = float("nan")
+
+
+class RecordBatches(L.Callback):
+    """Append one JSON line per training batch to ``<folder>/batches-rank<r>.jsonl``.
+
+    Each line holds the rank, Lightning's epoch and batch index, the G counter before the
+    batch, its labels and the pixel hashes of its images (``data_fixtures.tensor_hashes``
+    of the model batch, i.e. the uint8 images the loader delivered, flips included).
+    Lines are written whole and unbuffered, so a SIGKILL leaves complete lines only; a
+    resumed run appends, and its lines for the G counters it redoes come later.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        images, labels = batch
+        line = {
+            "rank": trainer.global_rank,
+            "epoch": trainer.current_epoch,
+            "batch_idx": batch_idx,
+            "g_iter": pl_module.g_iter,
+            "labels": labels.tolist(),
+            "images": tensor_hashes(images.detach().cpu()),
+        }
+        path = os.path.join(self.folder, f"batches-rank{trainer.global_rank}.jsonl")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (json.dumps(line) + "\n").encode())
+        finally:
+            os.close(fd)

@@ -68,13 +68,21 @@ class ImageDataModule(L.LightningDataModule):
             self.check_num_classes(expected)
 
     def train_sampler(self, dataset, seed: int, flips: bool = False) -> ResumableSampler:
-        """This rank's shuffled share of ``dataset``, resuming mid-epoch where a fit stopped;
-        with ``flips`` it yields ``(index, flip)`` for a ``resume.Flipped`` dataset."""
+        """This rank's shuffled share of ``dataset``, each epoch starting where the fit
+        stands (mid-epoch after a resume); with ``flips`` it yields ``(index, flip)`` for a
+        ``resume.Flipped`` dataset."""
         rank, world = self.rank_and_world()
         sampler = ResumableSampler(dataset, rank, world, shuffle=True, seed=seed, flips=flips)
-        per_epoch = max(1, sampler.num_samples // self.hparams.batch_size)
-        epoch, batches_done = resume_position(self.trainer, per_epoch)
-        sampler.resume_at(epoch, batches_done * self.hparams.batch_size)
+        batch = self.hparams.batch_size
+        per_epoch = max(1, sampler.num_samples // batch)
+
+        def position() -> tuple[int, int] | None:
+            if getattr(self.trainer, "fit_loop", None) is None:
+                return None  # outside a fit: set_epoch decides
+            epoch, done = resume_position(self.trainer, per_epoch)
+            return epoch, done * batch
+
+        sampler.position = position
         return sampler
 
     def reference_loader(self) -> Iterable[Batch]:

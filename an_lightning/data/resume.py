@@ -12,7 +12,7 @@ same (seed, epoch) generator as the order, so a resumed epoch gets the same flip
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.utils.data import Dataset, DistributedSampler
@@ -21,6 +21,8 @@ from torch.utils.data import Dataset, DistributedSampler
 class ResumableSampler(DistributedSampler):
     """Per-rank shuffled indices of epoch e from seed + e; skips done batches once.
 
+    ``position`` (in a fit) says (epoch, samples of this rank already trained on) each
+    time an epoch starts; without it, ``set_epoch`` and ``resume_at`` decide.
     With ``flips`` it yields ``(index, flip)`` pairs for a ``Flipped`` dataset: the coins
     come from a generator seeded by (seed, epoch), drawn for the whole epoch before the
     rank split, so they belong to the samples, not to the rank or the resume point.
@@ -35,6 +37,7 @@ class ResumableSampler(DistributedSampler):
         seed: int = 0,
         drop_last: bool = True,
         flips: bool = False,
+        position: Callable[[], tuple[int, int] | None] = lambda: None,
     ) -> None:
         super().__init__(
             dataset,
@@ -44,7 +47,7 @@ class ResumableSampler(DistributedSampler):
             seed=seed,
             drop_last=drop_last,
         )
-        self.flips = flips
+        self.flips, self.position = flips, position
         self._skip_epoch, self._skip = -1, 0
 
     def resume_at(self, epoch: int, samples_done: int) -> None:
@@ -53,6 +56,9 @@ class ResumableSampler(DistributedSampler):
         self._skip_epoch, self._skip = epoch, samples_done
 
     def __iter__(self) -> Iterator[int] | Iterator[tuple[int, bool]]:
+        at = self.position()  # in a fit: where it stands, whatever set_epoch was told
+        if at is not None:
+            self.resume_at(*at)
         indices = list(super().__iter__())
         start = self._skip if self.epoch == self._skip_epoch else 0
         if not self.flips:
@@ -80,16 +86,15 @@ class Flipped(Dataset):
         return image.flip(-1), label
 
 
-def resume_position(trainer, batches_per_epoch: int | None = None) -> tuple[int, int]:
-    """(epoch, batches already trained in it) of a restored fit; (0, 0) without a trainer.
+def resume_position(trainer, batches_per_epoch: int) -> tuple[int, int]:
+    """(epoch, batches already trained in it) of a fit; (0, 0) without a trainer.
 
-    A checkpoint saved after an epoch's last batch resumes at the next epoch's start.
+    Counted from Lightning's total of trained batches, which every checkpoint restores:
+    epochs have a fixed length here, so the total says the epoch and the place in it.
+    (Lightning's own per-epoch counters are off for the epoch after a resume from an
+    epoch's last batch: a checkpoint inside it would restore as "epoch finished".)
     """
-    if trainer is None:
+    loop = getattr(trainer, "fit_loop", None)
+    if loop is None:
         return 0, 0
-    loop = trainer.fit_loop
-    epoch = loop.epoch_progress.current.completed
-    done = loop.epoch_loop.batch_progress.current.ready
-    if batches_per_epoch is not None and done >= batches_per_epoch:
-        return epoch + 1, 0
-    return epoch, done
+    return divmod(loop.epoch_loop.batch_progress.total.ready, batches_per_epoch)
