@@ -30,10 +30,14 @@ NUM_CLASSES = 10
 LOG_EVERY = 50  # Lightning's default log_every_n_steps
 
 
-def build_nets(res: int, norm: str, ch: int) -> tuple[Generator, Discriminator]:
+def build_nets(
+    res: int, norm: str, ch: int, num_classes: int = NUM_CLASSES
+) -> tuple[Generator, Discriminator]:
+    """G and D with the extra layer at 1/4 of the image size; at 128 px, ch 64, 1000
+    classes and ``an`` this is the paper's network (experiments/imagenet.yaml)."""
     extra = {res // 4: NormSpec(norm)}
-    g = Generator(resolution=res, num_classes=NUM_CLASSES, ch=ch, extra=extra)
-    d = Discriminator(resolution=res, num_classes=NUM_CLASSES, ch=ch, extra=extra)
+    g = Generator(resolution=res, num_classes=num_classes, ch=ch, extra=extra)
+    d = Discriminator(resolution=res, num_classes=num_classes, ch=ch, extra=extra)
     return g, d
 
 
@@ -75,7 +79,7 @@ class IterationTimer(L.Callback):
 
 def time_lightning(res, norm, args, batch) -> list[float]:
     torch.manual_seed(0)
-    g, d = build_nets(res, norm, args.ch)
+    g, d = build_nets(res, norm, args.ch, args.num_classes)
     task = ClassConditionalGAN(g, d, max_g_steps=args.iters, sample_every=0, ema_start=0)
     task.on_train_end = lambda: None  # no sample grid: not part of an iteration
     timer = IterationTimer()
@@ -99,7 +103,7 @@ def time_plain(res, norm, args, batch) -> list[float]:
     """The same iteration as ClassConditionalGAN.training_step, without Lightning."""
     torch.manual_seed(0)
     device = torch.device(args.device)
-    g, d = build_nets(res, norm, args.ch)
+    g, d = build_nets(res, norm, args.ch, args.num_classes)
     g, d = g.to(device), d.to(device)
     ema = AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(0.9999), use_buffers=False)
     opt_g = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.0, 0.9))
@@ -118,7 +122,7 @@ def time_plain(res, norm, args, batch) -> list[float]:
             g.requires_grad_(False)
             with torch.no_grad():
                 z = torch.randn(real.shape[0], g.z_dim, device=device, generator=gen)
-                y = torch.randint(NUM_CLASSES, (real.shape[0],), device=device, generator=gen)
+                y = torch.randint(g.num_classes, (real.shape[0],), device=device, generator=gen)
                 fake = g(z, y)
             loss_d = hinge_d(d(real, labels), d(fake, y)) + orth(d)
         opt_d.zero_grad(set_to_none=True)
@@ -128,7 +132,7 @@ def time_plain(res, norm, args, batch) -> list[float]:
         d.requires_grad_(False)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             z = torch.randn(real.shape[0], g.z_dim, device=device, generator=gen)
-            y = torch.randint(NUM_CLASSES, (real.shape[0],), device=device, generator=gen)
+            y = torch.randint(g.num_classes, (real.shape[0],), device=device, generator=gen)
             loss_g = hinge_g(d(g(z, y), y)) + orth(g)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -143,11 +147,56 @@ def time_plain(res, norm, args, batch) -> list[float]:
     return times[args.warmup :]
 
 
+def random_batch(size: int, res: int, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Synthetic float [-1, 1] images and labels: what the task gets after the transfer."""
+    return torch.rand(size, 3, res, res) * 2 - 1, torch.randint(num_classes, (size,))
+
+
+def iteration_rate(
+    batch: int,
+    iters: int,
+    warmup: int = 1,
+    *,
+    res: int = 128,
+    norm: str = "an",
+    ch: int = 64,
+    num_classes: int = 1000,
+    device: str = "cpu",
+    precision: str = "32-true",
+) -> dict:
+    """Images/s one ``ClassConditionalGAN`` training iteration (through Lightning)
+    consumes at ``batch``: the median of ``iters - warmup`` timed iterations. The defaults
+    are the paper's 128 px network; with n_dis = 1 an iteration takes ``batch`` images."""
+    args = argparse.Namespace(
+        ch=ch,
+        num_classes=num_classes,
+        iters=iters,
+        warmup=warmup,
+        device=device,
+        precision=precision,
+    )
+    times = time_lightning(res, norm, args, random_batch(batch, res, num_classes))
+    seconds = statistics.median(times)
+    return {
+        "resolution": res,
+        "norm": norm,
+        "ch": ch,
+        "num_classes": num_classes,
+        "batch": batch,
+        "device": device,
+        "precision": precision,
+        "timed_iters": len(times),
+        "s_per_iter": seconds,
+        "images_per_s": batch / seconds,
+    }
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--resolutions", type=int, nargs="+", default=[32, 128])
     p.add_argument("--norms", nargs="+", default=["bn", "sa", "an"])
     p.add_argument("--ch", type=int, default=64, help="width multiplier (64 in the paper)")
+    p.add_argument("--num-classes", type=int, default=NUM_CLASSES, help="1000 in the paper")
     p.add_argument("--batch", type=int, nargs="+", default=None, help="per resolution")
     p.add_argument("--iters", type=int, default=12)
     p.add_argument("--warmup", type=int, default=2)
@@ -165,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     rows = []
     for res, bsz in zip(args.resolutions, args.batches, strict=True):
-        batch = (torch.rand(bsz, 3, res, res) * 2 - 1, torch.randint(NUM_CLASSES, (bsz,)))
+        batch = random_batch(bsz, res, args.num_classes)
         for norm in args.norms:
             light, plain = [], []
             for _ in range(args.rounds):  # interleaved, so drift in machine load hits both
