@@ -77,13 +77,18 @@ class ImageDataModule(L.LightningDataModule):
         per_epoch = max(1, sampler.num_samples // batch)
 
         def position() -> tuple[int, int] | None:
-            if getattr(self.trainer, "fit_loop", None) is None:
-                return None  # outside a fit: set_epoch decides
-            epoch, done = resume_position(self.trainer, per_epoch)
-            return epoch, done * batch
+            at = self.fit_position(per_epoch)  # None outside a fit: set_epoch decides
+            return None if at is None else (at[0], at[1] * batch)
 
         sampler.position = position
         return sampler
+
+    def fit_position(self, batches_per_epoch: int) -> tuple[int, int] | None:
+        """(epoch, batches trained in it) of the fit this DataModule serves; None outside
+        a fit. The loaders ask at every epoch start (``resume.resume_position``)."""
+        if getattr(self.trainer, "fit_loop", None) is None:
+            return None
+        return resume_position(self.trainer, batches_per_epoch)
 
     def reference_loader(self) -> Iterable[Batch]:
         """The training images once each, unflipped uint8, this rank's share: what FID's

@@ -159,8 +159,8 @@ class StreamSpec:
         for n in self.passes(epoch):
             stages = [
                 self.shards(epoch, n),
-                _partial(every, start=self.rank, step=self.world_size),
-                _partial(every, start=role, step=workers),
+                partial(every, start=self.rank, step=self.world_size),
+                partial(every, start=role, step=workers),
                 wds.tarfile_to_samples(handler=self.tally.handler),
                 self.tally.count,
             ]
@@ -185,11 +185,11 @@ class StreamSpec:
         return [
             partial(self.samples, epoch, role, workers),
             wds.map(lambda s: {**s, "__flip__": flip and coins.random() < 0.5}),
-            _partial(skip, n=done * self.batch_size),
+            partial(skip, n=done * self.batch_size),
             wds.decode(image_decoder(self.image_size, self.fast_jpeg), handler=self.stats.handler),
             wds.to_tuple(IMAGE_KEYS, "cls", "__flip__", "__url__", handler=self.stats.handler),
             wds.map(self.example),
-            _partial(take, n=None if quota is None else quota * self.batch_size),
+            partial(take, n=None if quota is None else quota * self.batch_size),
             wds.batched(self.batch_size, collation_fn=default_collate, partial=quota is None),
         ]
 
@@ -208,10 +208,6 @@ def _shared() -> int:
     # Every rank and worker draws the *same* resampled shard sequence and takes its own
     # slice of it (webdataset's default seeds each worker differently).
     return 0
-
-
-def _partial(fn: Callable, **kw) -> Callable[[Iterable], Iterator]:
-    return lambda src: fn(src, **kw)
 
 
 class EpochStream(IterableDataset):

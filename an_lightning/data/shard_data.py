@@ -13,7 +13,6 @@ from an_lightning.data.base import Batch, ImageDataModule
 from an_lightning.data.catalog import default_index, expand_shards, read_index, shard_counts
 from an_lightning.data.failures import BadDataError, FailureStats, LabelRangeError, worker_message
 from an_lightning.data.pipeline import Epoch, EpochStream, StreamSpec
-from an_lightning.data.resume import resume_position
 
 
 class ShardLoader:
@@ -172,9 +171,7 @@ class ShardDataModule(ImageDataModule):
 
     def _loader(self, spec: StreamSpec, workers: int, resumable: bool = False) -> ShardLoader:
         def position() -> tuple[int, int] | None:
-            if getattr(self.trainer, "fit_loop", None) is None:
-                return None  # outside a fit: epochs count up
-            return resume_position(self.trainer, spec.length)
+            return self.fit_position(spec.length)  # None outside a fit: epochs count up
 
         loader = ShardLoader(spec, workers, position if resumable else lambda: None)
         self._loaders.append(loader)
