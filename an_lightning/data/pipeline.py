@@ -80,7 +80,7 @@ def image_decoder(image_size: int | None, fast: bool = True) -> Callable:
                 array = jpeg.decode(data)
         if array is None:
             with Image.open(io.BytesIO(data)) as image:
-                array = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+                array = np.array(image if image.mode == "RGB" else image.convert("RGB"))
         if image_size is not None and array.shape[:2] != (image_size, image_size):
             raise ValueError(f"image is {array.shape[:2]}, expected {image_size}")
         return array
