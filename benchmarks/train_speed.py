@@ -2,8 +2,10 @@
 
 One iteration = one D step (G forward without grad, D on real and fake, hinge
 loss, Adam) + one G step (G and D forward, hinge loss + AN orthogonality, Adam)
-+ the G EMA update, at batch B. The extra layer at the paper's position (G and D,
-1/4 of the image size) is ``bn``, ``sa`` or ``an``. Lightning must stay within 5%.
++ the G EMA update, at batch B. The extra layer (G and D, in the block whose
+output is 1/4 of the image size) is ``bn``, ``sa`` or ``an``: AN and BN inside
+that block after its first conv (the paper's placement, docs/method.md), SA after
+it (SA-GAN's). Lightning must stay within 5%.
 
     python -m benchmarks.train_speed [--resolutions 32 128] [--device cuda --precision bf16]
 """
@@ -21,7 +23,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 
-from an_lightning.models import Discriminator, Generator, NormSpec
+from an_lightning.models import Discriminator, Generator, LayerSpec
 from an_lightning.norms import regularization_loss, set_generator
 from an_lightning.tasks import ClassConditionalGAN
 from an_lightning.tasks.losses import hinge_d, hinge_g
@@ -33,9 +35,11 @@ LOG_EVERY = 50  # Lightning's default log_every_n_steps
 def build_nets(
     res: int, norm: str, ch: int, num_classes: int = NUM_CLASSES
 ) -> tuple[Generator, Discriminator]:
-    """G and D with the extra layer at 1/4 of the image size; at 128 px, ch 64, 1000
-    classes and ``an`` this is the paper's network (experiments/imagenet.yaml)."""
-    extra = {res // 4: NormSpec(norm)}
+    """G and D with the extra layer in the block whose output is 1/4 of the image size
+    (``sa`` after it, as SA-GAN; others in it, as AN); at 128 px, ch 64, 1000 classes
+    and ``an`` this is the paper's network (experiments/imagenet.yaml)."""
+    placement = "after_block" if norm == "sa" else "in_block"
+    extra = {res // 4: LayerSpec(norm, placement=placement)}
     g = Generator(resolution=res, num_classes=num_classes, ch=ch, extra=extra)
     d = Discriminator(resolution=res, num_classes=num_classes, ch=ch, extra=extra)
     return g, d

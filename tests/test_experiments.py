@@ -27,3 +27,50 @@ def test_parses_and_builds_its_model(path, capsys):
     expected |= {"imagenet_sagan": {SelfAttention}, "imagenet_sngan": set()}
     expected |= {"inpaint_demo": {AttentiveNorm}, "paris_inpaint": {AttentiveNorm}}
     assert extras == expected[path.stem]
+    placement = {"imagenet": "in_block", "demo": "in_block", "imagenet_sagan": "after_block"}
+    if path.stem in placement:  # the paper's AN in the block; SA-GAN's SA after it
+        for net in (model.generator, model.discriminator):
+            assert {where for where, _ in placed(net)} == {placement[path.stem]}
+
+
+def placed(net) -> list[tuple[str, type]]:
+    """(placement, class) of every AN / SA layer of a class-conditional G or D."""
+    kinds = (AttentiveNorm, SelfAttention)
+    return [
+        ("in_block" if ".extra." in f".{name}." else "after_block", type(m))
+        for name, m in net.named_modules()
+        if isinstance(m, kinds)
+    ]
+
+
+SMALL = {
+    "sngan": [],
+    "sa": [("after_block", SelfAttention)],
+    "an16": [("in_block", AttentiveNorm)],
+    "an16_after": [("after_block", AttentiveNorm)],
+    "an16_nossr": [("in_block", AttentiveNorm)],
+}
+
+
+def test_small_ablation_variants_build_what_they_name(capsys):
+    """Each variant over the demo, as run.sh runs it: placement states in full, since a
+    second config merges into the demo's in-block AN key by key."""
+    folder = EXPERIMENTS[0].parent / "small_ablation"
+    assert sorted(p.stem for p in folder.glob("*.yaml")) == sorted(SMALL)
+    run_sh = (folder / "run.sh").read_text()
+    assert 'variants=("${@:-sngan sa an16 an16_after an16_nossr}")' in run_sh
+    for variant, expected in SMALL.items():
+        with pytest.raises(SystemExit):
+            fit.main(
+                [
+                    str(folder.parent / "demo.yaml"),
+                    f"--config={folder / variant}.yaml",
+                    "--print_config",
+                ]
+            )
+        config = yaml.safe_load(capsys.readouterr().out)
+        parser = ArgumentParser()
+        parser.add_subclass_arguments(AdversarialTask, "model")
+        model = parser.instantiate_classes(parser.parse_object({"model": config["model"]})).model
+        for net in (model.generator, model.discriminator):
+            assert placed(net) == expected, variant

@@ -1,4 +1,5 @@
-"""GBlock / DBlock compute SN-GAN's residual formulas, with layers and norms from factories."""
+"""GBlock / DBlock compute SN-GAN's residual formulas, with layers and norms from factories
+and an optional extra layer right after conv1."""
 
 import torch
 import torch.nn.functional as F
@@ -66,3 +67,38 @@ def test_spectral_layers_from_the_factory():
     assert conv.kernel_size == (3, 3) and conv.padding == (1, 1) and conv1.kernel_size == (1, 1)
     for m in (conv, conv1, sn.linear(4, 2), sn.embedding(5, 3)):
         assert torch.nn.utils.parametrize.is_parametrized(m, "weight")
+
+
+class Tagged(nn.Module):
+    """A stand-in extra layer ``layer(h, y)``: a fixed affine map that records ``y``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, h, y):
+        self.seen.append(y)
+        return 2.0 * h + 0.5
+
+
+def test_gblock_extra_sits_between_conv1_and_norm2():
+    torch.manual_seed(0)
+    layer = Tagged()
+    b = GBlock(4, 6, PLAIN, IDENTITY, extra=layer)
+    x, y = torch.randn(2, 4, 5, 5), torch.tensor([1, 2])
+    h = b.conv2(F.relu(layer(b.conv1(up(F.relu(x))), y)))
+    assert torch.allclose(b(x, None, y), h + b.shortcut(up(x)), atol=1e-6)
+    assert all(torch.equal(s, y) for s in layer.seen)
+
+
+def test_dblock_extra_sits_between_conv1_and_norm2_before_the_pooling():
+    torch.manual_seed(0)
+    layer = Tagged()
+    b = DBlock(4, 6, PLAIN, extra=layer)
+    x, y = torch.randn(2, 4, 8, 8), torch.tensor([1, 2])
+    h = F.avg_pool2d(b.conv2(F.relu(layer(b.conv1(F.relu(x)), y))), 2)
+    assert torch.allclose(b(x, None, y), h + F.avg_pool2d(b.shortcut[0](x), 2), atol=1e-6)
+    optimized = DBlock(3, 6, PLAIN, preactivation=False, extra=Tagged())
+    x = torch.randn(2, 3, 8, 8)
+    h = F.avg_pool2d(optimized.conv2(F.relu(2.0 * optimized.conv1(x) + 0.5)), 2)
+    assert torch.allclose(optimized(x), h + optimized.shortcut[1](F.avg_pool2d(x, 2)), atol=1e-6)

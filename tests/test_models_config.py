@@ -15,8 +15,8 @@ SMALL = "resolution: 32\n    num_classes: 5\n    ch: 4"
 # at 128 px the paper puts both at 32.
 CONFIGS = {
     "paper_an": (
-        "extra:\n      32: {name: an, options: {n: 16}}",
-        "conditioning: concat\n    extra:\n      16: {name: an}",
+        "extra:\n      32: {name: an, options: {n: 16}, placement: in_block}",
+        "conditioning: concat\n    extra:\n      16: {name: an, placement: in_block}",
     ),
     "sngan_baseline": ("block_norm: {name: cbn}", "conditioning: projection"),
     "sagan": (
@@ -34,6 +34,24 @@ EXPECTED = {  # (G extra norm, D head)
     "an_n8_no_ssr": ("an", "LinearHead"),
     "an_n32_batch_stats": ("an", "LinearHead"),
 }
+
+
+def extras(net) -> list[tuple[int, str, type]]:
+    """(block index, placement, norm class) of every extra layer of G or D."""
+    found = [(i, "in_block", type(b.extra.norm)) for i, b in enumerate(net.blocks) if b.extra]
+    found += [
+        (i, "after_block", type(s.norm))
+        for i, after in enumerate(net.after)
+        for s in after
+        if hasattr(s, "norm")
+    ]
+    return sorted(found)
+
+
+def an_layer(net, index: int):
+    """The AN of block ``index``, wherever it sits."""
+    block = net.blocks[index]
+    return block.extra.norm if block.extra is not None else net.after[index][0].norm
 
 
 def parser() -> jsonargparse.ArgumentParser:
@@ -65,16 +83,18 @@ def test_configs_build(name):
     g, d = init.generator, init.discriminator
     assert isinstance(g, Generator) and isinstance(d, Discriminator)
     assert (g.resolution, g.num_classes, d.resolution, d.num_classes) == (32, 5, 32, 5)
-    extras_g = [type(s.norm) for after in g.after for s in after]
-    extras_d = [type(s.norm) for after in d.after for s in after if hasattr(s, "norm")]
+    extras_g = [kind for _, _, kind in extras(g)]
+    extras_d = [kind for _, _, kind in extras(d)]
     expected_extra, expected_head = EXPECTED[name]
     assert extras_g == [norm_class(expected_extra)] if expected_extra else extras_g == []
     assert type(d.head).__name__ == expected_head
     if name == "paper_an":
-        assert extras_d == [norm_class("an")] and g.after[2][0].norm.n == 16
+        assert extras(g) == [(2, "in_block", norm_class("an"))] and g.blocks[2].extra.norm.n == 16
+        assert extras(d) == [(0, "in_block", norm_class("an"))]
     if name == "sagan":
-        assert extras_d == [norm_class("sa")]
-    if name == "an_n8_no_ssr":
+        assert extras(d) == [(0, "after_block", norm_class("sa"))]
+    if name == "an_n8_no_ssr":  # no placement: after the block, as before LayerSpec existed
+        assert extras(g) == [(2, "after_block", norm_class("an"))]
         assert g.after[2][0].norm.n == 8 and g.after[2][0].norm.ssr is False
     if name == "an_n32_batch_stats":
         assert g.after[2][0].norm.n == 32 and g.after[2][0].norm.statistics == "batch"
@@ -87,9 +107,11 @@ def test_class_arguments_style_and_defaults():
     p.add_class_arguments(Generator, "g")
     cfg = p.parse_string("g:\n  resolution: 64\n  ch: 4\n  extra:\n    32: {name: an}\n")
     assert cfg.g.block_norm.name == "cbn" and cfg.g.block_norm.options == {}
+    assert cfg.g.extra[32].placement == "after_block"  # the default: configs without it
     g = p.instantiate(cfg).g
     assert g.resolution == 64 and g.num_classes == 1000 and g.z_dim == 128
     assert isinstance(g.after[2][0].norm, norm_class("an"))
+    assert g.blocks[2].extra is None
 
 
 def test_unknown_keys_fail_loudly():
@@ -98,6 +120,10 @@ def test_unknown_keys_fail_loudly():
         p.parse_string(yaml("resolutoin: 64", ""))
     with pytest.raises(jsonargparse.ArgumentError, match="option"):
         p.parse_string(yaml("", "extra:\n      16: {name: an, option: {n: 4}}"))
+    with pytest.raises(jsonargparse.ArgumentError, match="placment"):
+        p.parse_string(yaml("extra:\n      32: {name: an, placment: in_block}", ""))
+    with pytest.raises(jsonargparse.ArgumentError, match=r"(?s)placement.*Got value: inside"):
+        p.parse_string(yaml("", "extra:\n      16: {name: an, placement: inside}"))
     # options are free-form for the parser; the registry rejects a bad one at construction
     cfg = p.parse_string(yaml("extra:\n      32: {name: an, options: {entities: 4}}", ""))
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['entities'\]"):
@@ -111,5 +137,5 @@ def test_readme_example_builds_the_paper_model():
     init = parser().instantiate(parser().parse_string(snippet))
     g, d = init.generator, init.discriminator
     assert g.resolution == d.resolution == 128 and d.conditioning == "concat"
-    assert isinstance(g.after[2][0].norm, norm_class("an"))
-    assert isinstance(d.after[1][0].norm, norm_class("an"))
+    assert isinstance(an_layer(g, 2), norm_class("an"))
+    assert isinstance(an_layer(d, 1), norm_class("an"))

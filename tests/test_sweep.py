@@ -161,10 +161,27 @@ def test_ablation_variants_build_the_model_they_name(variant, kind, options, cap
     parser.add_subclass_arguments(AdversarialTask, "model")
     model = parser.instantiate_classes(parser.parse_object({"model": config["model"]})).model
     for net in (model.generator, model.discriminator):
-        extra = [m for m in net.modules() if isinstance(m, (AttentiveNorm, SelfAttention))]
+        named = [
+            (n, m) for n, m in net.named_modules() if isinstance(m, (AttentiveNorm, SelfAttention))
+        ]
+        extra = [m for _, m in named]
         assert [type(m) for m in extra] == ([kind] if kind else [])
         for key, value in options.items():
             assert getattr(extra[0], key) == value, (variant, key)
+        # AN inside the 32x32 block (the paper), SA after it (SA-GAN)
+        where = {AttentiveNorm: "blocks.", SelfAttention: "after."}.get(kind)
+        assert all(n.startswith(where) for n, _ in named), (variant, named)
+
+
+def test_demo_grid_states_each_layers_placement():
+    """A value merges into the demo's in-block AN key by key: without ``placement`` the
+    self-attention row would silently land inside the block."""
+    grid = yaml.safe_load((ROOT / "sweeps/demo_cpu.yaml").read_text())["parameters"]
+    values = grid["model.init_args.generator.init_args.extra"]["values"]
+    assert [(v[16]["name"], v[16]["placement"]) for v in values] == [
+        ("an", "in_block"),
+        ("sa", "after_block"),
+    ]
 
 
 @pytest.mark.slow

@@ -2,15 +2,15 @@
 networks (``models.inpaint``).
 
 Norms come from configuration (``NormSpec``) through the normalization registry:
-one for every block, plus extra layers (AN, self-attention, ...) at chosen
-resolutions.
+one for every block, plus extra layers (``LayerSpec``: AN, self-attention, ...) at
+chosen resolutions, inside or after a block.
 """
 
 from .arch import D_ARCH, G_ARCH
 from .discriminator import Discriminator
 from .generator import Generator
 from .inpaint import GlobalLocalCritic, InpaintGenerator
-from .spec import NormSpec
+from .spec import LayerSpec, NormSpec
 
 __all__ = [
     "D_ARCH",
@@ -19,5 +19,6 @@ __all__ = [
     "Generator",
     "GlobalLocalCritic",
     "InpaintGenerator",
+    "LayerSpec",
     "NormSpec",
 ]

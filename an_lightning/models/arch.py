@@ -10,11 +10,17 @@ Channel entries are multipliers of ``ch``. Sources:
 * ``embed_at`` (concat conditioning): index of the D block whose input gets the
   label embedding; the paper concatenates it to the 16x16 features at 128 px, and
   we keep 16x16 at every resolution.
+
+Extra layers are keyed by a block's OUTPUT resolution ("the 32x32 block");
+``LayerSpec.placement`` says whether the layer goes inside that block (after its
+first conv) or after it (``docs/method.md``, "Placement").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .spec import LayerSpec, NormSpec, layer_spec
 
 
 @dataclass(frozen=True)
@@ -75,8 +81,12 @@ def lookup(table: dict, resolution: int, what: str):
     return table[resolution]
 
 
-def extra_slots(extra: dict[int, object] | None, resolutions: tuple[int, ...], what: str):
-    """{block index: spec}: each extra layer goes after the first block at its resolution."""
+def extra_slots(
+    extra: dict[int, NormSpec] | None, resolutions: tuple[int, ...], what: str
+) -> dict[int, LayerSpec]:
+    """{block index: spec}: each extra layer belongs to the first block whose output has
+    its resolution (inside it or after it, per ``placement``; a bare ``NormSpec``
+    means after it)."""
     slots = {}
     for res, spec in (extra or {}).items():
         if res not in resolutions:
@@ -84,5 +94,5 @@ def extra_slots(extra: dict[int, object] | None, resolutions: tuple[int, ...], w
                 f"{what} has no block output at resolution {res} for an extra layer; "
                 f"available resolutions: {', '.join(map(str, sorted(set(resolutions))))}"
             )
-        slots[resolutions.index(res)] = spec
+        slots[resolutions.index(res)] = layer_spec(spec)
     return slots

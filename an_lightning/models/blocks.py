@@ -2,7 +2,10 @@
 
 Blocks get their layers and norms as factories (``layers.Layers``, a registry
 ``NormFactory``), so the same block serves plain / spectrally normalised layers
-and any registered norm; every norm is called ``norm(x, cond)``.
+and any registered norm; every norm is called ``norm(x, cond)``. A block may also
+hold an ``extra`` layer (AN's in-block placement, ``docs/method.md`` "Placement"):
+any module called ``extra(h, y)`` with the class labels, run right after the first
+3x3 conv, so the block never needs to know which norm it is.
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ RESIDUAL_GAIN = math.sqrt(2.0)  # SN-GAN's init gain of residual-branch 3x3 conv
 
 
 class GBlock(nn.Module):
-    """``h = conv(up(relu(norm1(x)))); h = conv(relu(norm2(h))); out = h + sc(up(x))``.
+    """``h = conv1(up(relu(norm1(x)))); h = extra(h, y); h = conv2(relu(norm2(h)))``,
+    ``out = h + sc(up(x))``.
 
-    The 1x1 shortcut conv is learnable when channels change or the block upsamples
-    (SN-GAN); nearest-neighbour 2x upsampling.
+    ``extra`` (optional) sits between conv1 and the norm + ReLU that follow, on
+    ``out_channels`` features at the block's output resolution (upsampling precedes
+    conv1); the class-conditional ``norm2`` stays. The 1x1 shortcut conv is learnable
+    when channels change or the block upsamples (SN-GAN); nearest-neighbour 2x
+    upsampling.
     """
 
     def __init__(
@@ -32,11 +39,13 @@ class GBlock(nn.Module):
         layers: Layers,
         which_norm: NormFactory,
         upsample: bool = True,
+        extra: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.norm1 = which_norm(in_channels)
         self.conv1 = layers.conv(in_channels, out_channels, gain=RESIDUAL_GAIN)
+        self.extra = extra
         self.norm2 = which_norm(out_channels)
         self.conv2 = layers.conv(out_channels, out_channels, gain=RESIDUAL_GAIN)
         self.upsample = nn.Upsample(scale_factor=2, mode="nearest") if upsample else nn.Identity()
@@ -47,14 +56,22 @@ class GBlock(nn.Module):
             else nn.Identity()
         )
 
-    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, cond: Tensor | None = None, y: Tensor | None = None) -> Tensor:
+        """``cond`` feeds the block's norms; the labels ``y`` feed ``extra``."""
         h = self.conv1(self.upsample(F.relu(self.norm1(x, cond))))
+        if self.extra is not None:
+            h = self.extra(h, y)
         h = self.conv2(F.relu(self.norm2(h, cond)))
         return h + self.shortcut(self.upsample(x))
 
 
 class DBlock(nn.Module):
-    """Pre-activation ``h = pool(conv(relu(norm2(conv(relu(norm1(x)))))))`` + shortcut.
+    """Pre-activation ``h = conv1(relu(norm1(x))); h = extra(h, y)``,
+    ``out = pool(conv2(relu(norm2(h)))) + shortcut``.
+
+    ``extra`` (optional) sits between conv1 and the norm + ReLU that follow, on
+    ``out_channels`` features at the block's INPUT resolution: SN-GAN's D pools at
+    the end of the block (at 128 px, the block with 32x32 output runs it on 64x64).
 
     ``preactivation=False`` is SN-GAN's "optimized" first block, which sees the
     image: no norm/ReLU on the input, and its shortcut pools before the 1x1 conv
@@ -71,6 +88,7 @@ class DBlock(nn.Module):
         which_norm: NormFactory | None = None,
         downsample: bool = True,
         preactivation: bool = True,
+        extra: nn.Module | None = None,
     ) -> None:
         super().__init__()
         which_norm = which_norm or norm_factory("none")
@@ -78,6 +96,7 @@ class DBlock(nn.Module):
         self.norm1 = which_norm(in_channels) if preactivation else norm_factory("none")(0)
         self.act1 = nn.ReLU() if preactivation else nn.Identity()
         self.conv1 = layers.conv(in_channels, out_channels, gain=RESIDUAL_GAIN)
+        self.extra = extra
         self.norm2 = which_norm(out_channels)
         self.conv2 = layers.conv(out_channels, out_channels, gain=RESIDUAL_GAIN)
         self.downsample = nn.AvgPool2d(2) if downsample else nn.Identity()
@@ -88,7 +107,10 @@ class DBlock(nn.Module):
         else:
             self.shortcut = nn.Identity()
 
-    def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, cond: Tensor | None = None, y: Tensor | None = None) -> Tensor:
+        """``cond`` feeds the block's norms; the labels ``y`` feed ``extra``."""
         h = self.conv1(self.act1(self.norm1(x, cond)))
+        if self.extra is not None:
+            h = self.extra(h, y)
         h = self.conv2(F.relu(self.norm2(h, cond)))
         return self.downsample(h) + self.shortcut(x)

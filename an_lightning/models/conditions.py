@@ -75,7 +75,8 @@ def bind(
 
 
 class ConditionedLayer(nn.Module):
-    """A norm placed between blocks, called as ``layer(h, y)`` -> ``norm(h, cond)``."""
+    """An extra layer (after a block or inside one), called as ``layer(h, y)`` ->
+    ``norm(h, cond)`` with its own label-to-cond module."""
 
     def __init__(self, norm: nn.Module, cond: nn.Module) -> None:
         super().__init__()

@@ -2,7 +2,10 @@
 
 ``x -> down-blocks -> ReLU -> global sum pool -> FC -> logit``. Labels enter either
 by concatenating a label embedding to the 16x16 features (the AN paper) or by
-the projection of Miyato & Koyama 2018 (SN-GAN, SA-GAN, BigGAN).
+the projection of Miyato & Koyama 2018 (SN-GAN, SA-GAN, BigGAN). The AN paper's AN
+belongs to the 32x32 block (128 channels) and sits inside it, after its first conv;
+D pools at the end of its blocks, so at 128 px that layer sees 64x64 features
+(``docs/method.md``, "Placement").
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from .arch import D_ARCH, extra_slots, lookup
 from .blocks import DBlock
 from .conditions import ConditionedLayer, bind
 from .layers import make_layers
-from .spec import NormSpec
+from .spec import LayerSpec, NormSpec
 
 NONE = NormSpec("none")
 
@@ -69,8 +72,12 @@ class Discriminator(nn.Module):
             has the width of the last block); also the width of the label map of
             map-conditioned norms (``spade``).
         block_norm: norm of every block (``none`` in SN-GAN's D).
-        extra: {resolution: norm} of extra layers, each inserted after the first
-            block whose output has that resolution.
+        extra: {resolution: layer} of extra layers, each in the first block whose
+            output has that resolution: ``in_block`` right after its first conv, on
+            ``out_channels`` features at the block's INPUT resolution (the block
+            pools at its end; state_dict ``blocks.{i}.extra``), ``after_block``
+            (default) after the whole block (``after.{i}.0``, before the label
+            concat of that stage).
         spectral_norm: spectral norm on D's convs / linear / embedding layers.
     """
 
@@ -82,7 +89,7 @@ class Discriminator(nn.Module):
         conditioning: Literal["concat", "projection"] = "concat",
         embed_dim: int = 128,
         block_norm: NormSpec = NONE,
-        extra: dict[int, NormSpec] | None = None,
+        extra: dict[int, LayerSpec] | None = None,
         spectral_norm: bool = True,
     ) -> None:
         super().__init__()
@@ -103,12 +110,18 @@ class Discriminator(nn.Module):
         cin = 3
         for i, (mult, down) in enumerate(zip(arch.out_mult, arch.downsample, strict=True)):
             cout = mult * ch
-            self.blocks.append(
-                DBlock(cin, cout, layers, which_norm, downsample=down, preactivation=i > 0)
+            spec = slots.get(i)
+            inner = None
+            if spec is not None and spec.placement == "in_block":
+                factory, cond = bound(spec)
+                inner = ConditionedLayer(factory(cout), cond)
+            block = DBlock(
+                cin, cout, layers, which_norm, downsample=down, preactivation=i > 0, extra=inner
             )
+            self.blocks.append(block)
             stages = nn.ModuleList()
-            if i in slots:
-                factory, cond = bound(slots[i])
+            if spec is not None and spec.placement == "after_block":
+                factory, cond = bound(spec)
                 stages.append(ConditionedLayer(factory(cout), cond))
             if concat and i + 1 == arch.embed_at:
                 stages.append(ConcatEmbedding(layers.embedding(num_classes, embed_dim)))
@@ -127,7 +140,7 @@ class Discriminator(nn.Module):
         cond = self.block_cond(y)
         h = x
         for block, stages in zip(self.blocks, self.after, strict=True):
-            h = block(h, cond)
+            h = block(h, cond, y)
             for stage in stages:
                 h = stage(h, y)
         return self.head(F.relu(h).sum(dim=(2, 3)), y)

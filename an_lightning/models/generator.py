@@ -1,8 +1,10 @@
 """SN-GAN-style class-conditional ResNet generator with norms placed by configuration.
 
 ``z -> FC(4x4x(m0 ch)) -> up-blocks -> BN -> ReLU -> conv3x3 -> tanh``; at 128 px
-the blocks are 1024, 512, 256, 128, 64 channels at 8 ... 128 px (the AN paper,
-whose AN layer sits after the 32x32 block: ``extra={32: NormSpec("an")}``).
+the blocks are 1024, 512, 256, 128, 64 channels at 8 ... 128 px. The AN paper's
+AN sits inside the 32x32 block, after its first conv (256 channels at 32x32):
+``extra={32: LayerSpec("an", placement="in_block")}``; ``after_block`` is SA-GAN's
+placement of self-attention (``docs/method.md``, "Placement").
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from .arch import G_ARCH, extra_slots, lookup
 from .blocks import GBlock
 from .conditions import ConditionedLayer, bind
 from .layers import make_layers
-from .spec import NormSpec
+from .spec import LayerSpec, NormSpec
 
 CBN = NormSpec("cbn")
 
@@ -30,8 +32,11 @@ class Generator(nn.Module):
         z_dim: latent size.
         ch: channel width multiplier (64 in the paper).
         block_norm: norm of every block (``cbn``: class-conditional BN).
-        extra: {resolution: norm} of extra layers (AN, self-attention, ...), each
-            inserted after the first block whose output has that resolution.
+        extra: {resolution: layer} of extra layers (AN, self-attention, ...), each in
+            the first block whose output has that resolution: ``in_block`` right after
+            its first conv (on its output resolution: G upsamples before that conv,
+            state_dict ``blocks.{i}.extra``), ``after_block`` (default) after the
+            whole block (``after.{i}.0``).
         spectral_norm: spectral norm on G's convs / linear layers (SA-GAN, BigGAN).
         label_map_channels: channels of the learned label embedding map given to
             map-conditioned norms (``spade``); unused otherwise.
@@ -44,7 +49,7 @@ class Generator(nn.Module):
         z_dim: int = 128,
         ch: int = 64,
         block_norm: NormSpec = CBN,
-        extra: dict[int, NormSpec] | None = None,
+        extra: dict[int, LayerSpec] | None = None,
         spectral_norm: bool = False,
         label_map_channels: int = 32,
     ) -> None:
@@ -65,10 +70,17 @@ class Generator(nn.Module):
         for i, (cin, cout, up) in enumerate(
             zip(arch.in_mult, arch.out_mult, arch.upsample, strict=True)
         ):
-            self.blocks.append(GBlock(cin * ch, cout * ch, layers, which_norm, upsample=up))
+            spec = slots.get(i)
+            inner = None
+            if spec is not None and spec.placement == "in_block":
+                factory, cond = bound(spec)
+                inner = ConditionedLayer(factory(cout * ch), cond)
+            self.blocks.append(
+                GBlock(cin * ch, cout * ch, layers, which_norm, upsample=up, extra=inner)
+            )
             stages = nn.ModuleList()
-            if i in slots:
-                factory, cond = bound(slots[i])
+            if spec is not None and spec.placement == "after_block":
+                factory, cond = bound(spec)
                 stages.append(ConditionedLayer(factory(cout * ch), cond))
             self.after.append(stages)
         last = arch.out_mult[-1] * ch
@@ -80,7 +92,7 @@ class Generator(nn.Module):
         cond = self.block_cond(y)
         h = self.linear(z).view(z.shape[0], self.bottom[0], self.bottom[1], self.bottom[1])
         for block, stages in zip(self.blocks, self.after, strict=True):
-            h = block(h, cond)
+            h = block(h, cond, y)
             for stage in stages:
                 h = stage(h, y)
         return torch.tanh(self.out_conv(F.relu(self.out_norm(h))))
