@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from reference_an import naive_regional_norm, naive_ssr_logits
 
 from an_lightning.norms import build_norm, layouts, regularization_loss, set_generator
+from an_lightning.norms.functional import regional_stats
 
 
 def make_an(c: int = 16, seed: int = 0, **options):
@@ -119,12 +120,46 @@ def test_per_sample_independence_in_eval():
     assert torch.allclose(an(x)[0], an(y)[0], atol=1e-6, rtol=0)
 
 
-def test_batch_statistics_couple_the_batch():
-    an = perturb(make_an(statistics="batch")).eval()
+def test_batch_statistics_couple_the_batch_in_training_only():
+    an = perturb(make_an(statistics="batch"))
     x = torch.randn(4, 16, 8, 8)
     y = x.clone()
     y[1:] = torch.randn(3, 16, 8, 8) * 5
-    assert not torch.allclose(an(x)[0], an(y)[0], atol=1e-4)
+    an.train()
+    set_generator(an, seeded(0))
+    a = an(x)[0]
+    set_generator(an, seeded(0))
+    assert not torch.allclose(a, an(y)[0], atol=1e-4)
+    an.eval()  # running statistics: a sample's output ignores the rest of the batch
+    alone = an(x[:1])[0]
+    assert torch.equal(an(x)[0], alone) and torch.equal(an(y)[0], alone)
+
+
+def test_batch_statistics_running_averages_move_towards_the_batch():
+    an = perturb(make_an(statistics="batch", ssr=False)).train()
+    assert an.running_mean.dtype == torch.float32 and an.running_mean.shape == (16, 16)
+    x = torch.randn(4, 16, 8, 8) * 3 + 2
+    layout = torch.softmax(0.1 * an.layout(x), dim=1).detach()
+    mu, var = regional_stats(x, layout, an.eps, statistics="batch")
+    gap_mean = (an.running_mean - mu[0]).abs().sum()
+    gap_var = (an.running_var - var[0]).abs().sum()
+    start = an.running_mean.clone(), an.running_var.clone()
+    an(x)
+    assert torch.allclose(an.running_mean, 0.9 * start[0] + 0.1 * mu[0], atol=1e-6)
+    assert torch.allclose(an.running_var, 0.9 * start[1] + 0.1 * var[0], atol=1e-5)
+    for _ in range(20):
+        an(x)
+    assert (an.running_mean - mu[0]).abs().sum() < 0.2 * gap_mean
+    assert (an.running_var - var[0]).abs().sum() < 0.2 * gap_var
+    an.eval()
+    before = an.running_mean.clone()
+    an(x)
+    assert torch.equal(an.running_mean, before)  # eval does not update
+
+
+def test_batch_statistics_buffers_only_when_asked():
+    assert "running_mean" not in make_an().state_dict()
+    assert {"running_mean", "running_var"} <= set(make_an(statistics="batch").state_dict())
 
 
 @pytest.mark.parametrize("variance", ["paper", "weighted"])
@@ -197,3 +232,60 @@ def test_tiny_maps_do_not_break_sampling():
     an = perturb(make_an(n=16)).train()
     out = an(torch.randn(2, 16, 1, 1))  # 1 pixel, 16 entities: sampled with replacement
     assert out.shape == (2, 16, 1, 1) and torch.isfinite(out).all()
+
+
+def test_layout_init_is_normal_by_default_and_torch_on_request():
+    normal = make_an(c=256, n=16).layout.weight
+    torch_default = make_an(c=256, n=16, layout_init="torch").layout.weight
+    assert abs(normal.std().item() - 1.0) < 0.05
+    assert torch_default.abs().max().item() <= 1 / 256**0.5 + 1e-6  # kaiming_uniform(a=sqrt 5)
+    with pytest.raises(ValueError, match="layout_init"):
+        make_an(layout_init="xavier")
+
+
+def test_torch_layout_init_gives_an_almost_uniform_layout():
+    x = torch.randn(2, 256, 8, 8)
+    entropy = {}
+    for init in ("normal", "torch"):
+        an = make_an(c=256, n=16, layout_init=init).eval()
+        an(x)
+        s = an.last_layout
+        entropy[init] = (
+            -(s * s.clamp_min(1e-30).log()).sum(1).mean() / torch.log(torch.tensor(16.0))
+        ).item()
+    assert entropy["torch"] > 0.999 and entropy["normal"] < 0.95
+
+
+def test_official_code_init_follows_tf_defaults():
+    an = make_an(c=64, n=8, mode="official_code")
+    for conv in (an.key, an.query, an.value):
+        assert conv.bias is not None and torch.equal(conv.bias, torch.zeros_like(conv.bias))
+        fan_in, fan_out = conv.weight.shape[1], conv.weight.shape[0]
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        assert conv.weight.abs().max().item() <= bound
+        assert conv.weight.abs().max().item() > 0.9 * bound
+    assert an.layout.bias is None and abs(an.layout.weight.std().item() - 1.0) < 0.15
+    paper = make_an(c=64, n=8)
+    assert paper.key.bias is None and paper.query.bias is None
+
+
+def test_init_is_reproducible_from_the_global_seed():
+    for mode in ("paper", "official_code"):
+        a, b = make_an(mode=mode, seed=7), make_an(mode=mode, seed=7)
+        c = make_an(mode=mode, seed=8)
+        for key, value in a.state_dict().items():
+            assert torch.equal(value, b.state_dict()[key]), key
+        assert not torch.equal(a.layout.weight, c.layout.weight)
+
+
+def test_old_official_code_checkpoints_are_refused_clearly():
+    an = make_an(mode="official_code")
+    old = {k: v for k, v in an.state_dict().items() if k not in ("key.bias", "query.bias")}
+    net = torch.nn.Sequential(an)
+    with pytest.raises(RuntimeError, match=r"no 0\.key\.bias"):
+        net.load_state_dict({f"0.{k}": v for k, v in old.items()})
+    with pytest.raises(RuntimeError, match="zero tensors"):
+        an.load_state_dict(old, strict=False)
+    old.update({k: torch.zeros(an.key.bias.shape) for k in ("key.bias", "query.bias")})
+    an.load_state_dict(old)  # the documented upgrade path
+    an.load_state_dict(make_an(mode="official_code", seed=1).state_dict())

@@ -39,3 +39,28 @@ def test_shapes_and_identity_at_init():
 def test_spectral_norm_option():
     sa = build_norm("sa", 16, spectral_norm=True)
     assert hasattr(sa.query, "parametrizations")
+
+
+def test_spectral_norm_power_iteration_is_float32_under_bf16_autocast():
+    torch.manual_seed(0)
+    sa = build_norm("sa", 16, spectral_norm=True)
+    twin = build_norm("sa", 16, spectral_norm=True)
+    twin.load_state_dict(sa.state_dict())
+    with torch.no_grad():
+        sa.gamma.fill_(0.5)
+        twin.gamma.fill_(0.5)
+    x = torch.randn(2, 16, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = sa(x)
+    twin(x)  # the same training step in float32
+    assert out.dtype == torch.float32  # x + gamma * o: the convs ran in bf16
+    for name in ("query", "key", "value", "out"):
+        mine, ref = getattr(sa, name), getattr(twin, name)
+        sn, sn_ref = mine.parametrizations.weight[0], ref.parametrizations.weight[0]
+        assert sn._u.dtype == sn._v.dtype == torch.float32
+        assert torch.equal(sn._u, sn_ref._u) and torch.equal(sn._v, sn_ref._v)
+    sa.eval()
+    twin.eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        weight = sa.query.weight
+    assert weight.dtype == torch.float32 and torch.equal(weight, twin.query.weight)

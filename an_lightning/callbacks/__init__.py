@@ -1,6 +1,7 @@
 """Training callbacks for the GAN task: periodic FID, layout pictures."""
 
 from .fid import TrainingFID
+from .layout_stats import LayoutEntropy
 from .layouts import LayoutImages
 
-__all__ = ["LayoutImages", "TrainingFID"]
+__all__ = ["LayoutEntropy", "LayoutImages", "TrainingFID"]

@@ -1,10 +1,11 @@
 """Layer factories (``which_conv``, ``which_linear``, ``which_embedding``).
 
 The BigGAN-PyTorch idiom: a network chooses once, at construction, whether its
-layers carry spectral norm (``torch.nn.utils.parametrizations.spectral_norm``,
-Miyato et al. 2018) and hands the bound factories to its blocks, so no block
-branches on it. Each factory also initialises the new layer, before spectral
-norm is attached so that the power-iteration vector starts from the final weight.
+layers carry spectral norm (Miyato et al. 2018; ``an_lightning.norms.spectral_norm``,
+torch's parametrization with its power iteration kept in float32 under autocast)
+and hands the bound factories to its blocks, so no block branches on it. Each
+factory also initialises the new layer, before spectral norm is attached so that
+the power-iteration vector starts from the final weight.
 
 Init follows SN-GAN's released ResNets (pfnet-research/sngan_projection,
 ``gen_models/resblocks.py`` and ``dis_models/resblocks.py``): Glorot-uniform
@@ -18,30 +19,9 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
 from torch import nn
-from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import _SpectralNorm
 
-
-class Float32SpectralNorm(_SpectralNorm):
-    """torch's spectral norm with the power iteration and sigma outside autocast.
-
-    Under CUDA autocast ``mv`` runs in half precision, which would estimate the
-    largest singular value from 8-bit mantissas; the conv itself still autocasts.
-    Subclasses torch's private parametrization to keep its state_dict layout.
-    """
-
-    def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device_type=weight.device.type, enabled=False):
-            return super().forward(weight.float()).to(weight.dtype)
-
-
-def _spectral_norm(module: nn.Module, name: str = "weight") -> nn.Module:
-    """``torch.nn.utils.parametrizations.spectral_norm`` (dim 0) in float32."""
-    weight = getattr(module, name)
-    parametrize.register_parametrization(module, name, Float32SpectralNorm(weight))
-    return module
+from ..norms.spectral_norm import spectral_norm as float32_spectral_norm
 
 
 def _build(cls: type[nn.Module], spectral_norm: bool, *args, gain: float = 1.0, **kwargs):
@@ -49,7 +29,7 @@ def _build(cls: type[nn.Module], spectral_norm: bool, *args, gain: float = 1.0, 
     nn.init.xavier_uniform_(layer.weight, gain=gain)
     if getattr(layer, "bias", None) is not None:
         nn.init.zeros_(layer.bias)
-    return _spectral_norm(layer) if spectral_norm else layer
+    return float32_spectral_norm(layer) if spectral_norm else layer
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``an``: Attentive Normalization (Wang et al., CVPR 2020), paper-notes section 1.
+"""``an``: Attentive Normalization (Wang et al., CVPR 2020), docs/method.md section 1.
 
 A 1x1 conv predicts n soft semantic entities; self-sampling regularization (SSR)
 nudges them towards regions of mutually similar features; each channel is then
@@ -8,14 +8,17 @@ with a learnable weight rho (init 0, so the layer starts as the identity).
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import Norm
-from .functional import apply_regional, orthogonality_loss, regional_affine
+from .functional import apply_regional, orthogonality_loss, regional_affine, regional_stats
 
 MODES = ("paper", "official_code")
+LAYOUT_INITS = ("normal", "torch")
 
 
 class AttentiveNorm(Norm):
@@ -30,7 +33,13 @@ class AttentiveNorm(Norm):
         tau: softmax temperature factor, S = softmax(tau * (t * F + f(x))).
         t_init: initial value of the learnable per-entity SSR weight t.
         variance: ``"paper"`` (Algorithm 1) or ``"weighted"``; see ``regional_norm``.
-        statistics: ``"instance"`` (paper) or ``"batch"`` (ablation).
+        statistics: ``"instance"`` (paper) or ``"batch"`` (the paper's ablation).
+            Batch statistics behave like BN (docs/method.md section 5): training
+            pools each (channel, region) over the batch and updates float32
+            running ``running_mean`` / ``running_var`` buffers (C, n) with
+            ``momentum``; eval normalises with those. Like plain BN they are not
+            synchronised across DDP ranks: each rank keeps its own.
+        momentum: running-average factor of batch statistics (BN's 0.1).
         eps: default 1e-5 (paper mode) or 1e-7 (``official_code``).
         affine: learnable beta/alpha (C, n); default on in paper mode, off in
             ``official_code`` mode.
@@ -39,6 +48,14 @@ class AttentiveNorm(Norm):
             with-replacement sample shared by the batch and kept in eval mode,
             signed orthogonality loss).
         keep_layout: keep the last soft layout S in ``last_layout`` for pictures.
+        layout_init: ``"normal"`` draws the layout (entity) filters from N(0, 1),
+            as the released TF code does; ``"torch"`` keeps PyTorch's default
+            Conv2d init, whose small weights make the initial layout almost
+            uniform (docs/method.md section 3). In ``official_code`` mode k, q and
+            v also follow TF's ``conv2d`` defaults: Glorot-uniform, zero bias.
+
+    Initialisation draws from torch's global RNG in a fixed order (layout, key,
+    query, value), so ``seed_everything`` fixes the weights.
     """
 
     def __init__(
@@ -55,10 +72,14 @@ class AttentiveNorm(Norm):
         affine: bool | None = None,
         mode: str = "paper",
         keep_layout: bool = True,
+        layout_init: Literal["normal", "torch"] = "normal",
+        momentum: float = 0.1,
     ) -> None:
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"an mode={mode!r} is not one of {MODES}")
+        if layout_init not in LAYOUT_INITS:
+            raise ValueError(f"an layout_init={layout_init!r} is not one of {LAYOUT_INITS}")
         if n < 1:
             raise ValueError(f"an needs n >= 1 entities, got {n}")
         official = mode == "official_code"
@@ -66,17 +87,31 @@ class AttentiveNorm(Norm):
         self.pool = (not official) if pool is None else pool
         self.eps = (1e-7 if official else 1e-5) if eps is None else eps
         self.variance, self.statistics, self.keep_layout = variance, statistics, keep_layout
+        self.layout_init, self.momentum = layout_init, momentum
         c, ck = num_features, max(num_features // 8, 1)
         self.layout = nn.Conv2d(c, n, 1, bias=False)
-        self.key = nn.Conv2d(c, ck, 1, bias=False) if ssr else None
-        self.query = nn.Conv2d(c, ck, 1, bias=False) if ssr else None
+        # TF's conv2d has a bias by default; the paper's k, q have none.
+        self.key = nn.Conv2d(c, ck, 1, bias=official) if ssr else None
+        self.query = nn.Conv2d(c, ck, 1, bias=official) if ssr else None
         self.value = nn.Conv2d(c, c, 1) if official else None
+        if layout_init == "normal":  # tf.random_normal: mean 0, stddev 1
+            nn.init.normal_(self.layout.weight, 0.0, 1.0)
+        if official:  # tf.layers.conv2d defaults: glorot_uniform kernel, zero bias
+            for conv in (self.key, self.query, self.value):
+                if conv is not None:
+                    nn.init.xavier_uniform_(conv.weight)
+                    nn.init.zeros_(conv.bias)
         self.t = nn.Parameter(torch.full((n,), float(t_init))) if ssr else None
         self.rho = nn.Parameter(torch.zeros(()))
         use_affine = (not official) if affine is None else affine
         self.beta = nn.Parameter(torch.ones(c, n)) if use_affine else None
         self.alpha = nn.Parameter(torch.zeros(c, n)) if use_affine else None
         self.last_layout: Tensor | None = None
+        if statistics == "batch":  # only here: instance-statistics checkpoints unchanged
+            self.register_buffer("running_mean", torch.zeros(c, n, dtype=torch.float32))
+            self.register_buffer("running_var", torch.ones(c, n, dtype=torch.float32))
+        if official:
+            self.register_load_state_dict_pre_hook(_refuse_biasless_official_checkpoint)
 
     @property
     def official(self) -> bool:
@@ -135,21 +170,46 @@ class AttentiveNorm(Norm):
         del f  # the logits replace f(x): one (B, n, HW) buffer fewer at the softmax
         return torch.softmax(logits, dim=1).view(b, self.n, h, w)
 
+    @torch.no_grad()
+    def update_running_stats(self, mean: Tensor, var: Tensor) -> None:
+        """running <- (1 - momentum) * running + momentum * batch, as BN does."""
+        for buffer, value in ((self.running_mean, mean), (self.running_var, var)):
+            buffer.lerp_(value.reshape(buffer.shape).to(buffer.dtype), self.momentum)
+
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         layout = self.soft_layout(x)
         if self.keep_layout:
             self.last_layout = layout.detach()
         source = self.value(x) if self.official else x
+        options = dict(statistics=self.statistics, official_mean=self.official)
+        stats = None
+        if self.statistics == "batch":
+            if self.training:
+                stats = regional_stats(source, layout, self.eps, self.variance, **options)
+                self.update_running_stats(*stats)
+            else:
+                stats = (self.running_mean, self.running_var)
         scale, shift = regional_affine(
-            source,
-            layout,
-            self.beta,
-            self.alpha,
-            self.eps,
-            self.variance,
-            statistics=self.statistics,
-            official_mean=self.official,
+            source, layout, self.beta, self.alpha, self.eps, self.variance, **options, stats=stats
         )
         # x + rho * Xbar with rho folded into the (B, C, n) coefficients: no full-size
         # Xbar or rho * Xbar buffer, and exactly x while rho = 0.
         return apply_regional(source, layout, self.rho * scale, self.rho * shift, residual=x)
+
+
+def _refuse_biasless_official_checkpoint(
+    module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any
+) -> None:
+    """Name the cause when an ``official_code`` checkpoint predates the k/q biases.
+
+    Loading it would fail with a bare "missing key"; torch does not tell load
+    hooks whether loading is strict, so this refuses it either way.
+    """
+    for conv in ("key", "query"):
+        if f"{prefix}{conv}.weight" in state_dict and f"{prefix}{conv}.bias" not in state_dict:
+            raise RuntimeError(
+                f"AttentiveNorm(mode='official_code') at {prefix or '<root>'!r}: the checkpoint "
+                f"has no {prefix}{conv}.bias. It was written before k and q gained the biases "
+                "of the released TF code; retrain, or add zero tensors under the "
+                f"{prefix}key.bias and {prefix}query.bias keys to load it as it was."
+            )

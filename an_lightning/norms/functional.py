@@ -1,4 +1,4 @@
-"""Pure functions behind Attentive Normalization (paper-notes section 1).
+"""Pure functions behind Attentive Normalization (docs/method.md section 1).
 
 Algorithm 1 of the supplementary broadcasts X (B, C, 1, HW) against S (B, 1, n, HW),
 which costs C*n*H*W memory per sample (1 GB at 256x256 for C=32, n=16). Every
@@ -38,23 +38,20 @@ def _check_inputs(x: Tensor, layout: Tensor, variance: str, statistics: str) -> 
         raise ValueError(f"statistics={statistics!r} is not one of {STATISTICS}")
 
 
-def regional_affine(
+def regional_stats(
     x: Tensor,
     layout: Tensor,
-    beta: Tensor | None = None,
-    alpha: Tensor | None = None,
     eps: float = 1e-5,
     variance: str = "paper",
     *,
     statistics: str = "instance",
     official_mean: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """Per-region ``scale`` and ``shift`` (B, C, n), with Xbar = X * (scale @ S) + shift @ S.
+    """Per-region mean and variance (B, C, n), or (1, C, n) with batch statistics.
 
-    scale = beta / (sigma + eps) and shift = alpha - mu * scale; the arguments are
-    those of ``regional_norm``. Statistics are float32 (float64 for float64 input)
-    even under autocast: the expansion s2 - 2 mu s1 + HW mu^2 cancels
-    catastrophically in half precision.
+    The arguments are those of ``regional_norm``. Computed in float32 (float64 for
+    float64 input) even under autocast: the expansion s2 - 2 mu s1 + HW mu^2
+    cancels catastrophically in half precision. The variance is clamped at 0.
     """
     _check_inputs(x, layout, variance, statistics)
     b, c, h, w = x.shape
@@ -76,6 +73,38 @@ def regional_affine(
         if official_mean:
             mu = mu / (h * w)
         var = (s2 - 2.0 * mu * s1 + pixels * mu.square()) / cnt
+    return mu, var.clamp_min(0.0)
+
+
+def regional_affine(
+    x: Tensor,
+    layout: Tensor,
+    beta: Tensor | None = None,
+    alpha: Tensor | None = None,
+    eps: float = 1e-5,
+    variance: str = "paper",
+    *,
+    statistics: str = "instance",
+    official_mean: bool = False,
+    stats: tuple[Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Per-region ``scale`` and ``shift`` (B, C, n), with Xbar = X * (scale @ S) + shift @ S.
+
+    scale = beta / (sigma + eps) and shift = alpha - mu * scale; the arguments are
+    those of ``regional_norm``. ``stats`` = (mean, var), each broadcastable to
+    (B, C, n), normalises with given statistics instead of measuring them (batch
+    statistics at eval time use running averages, as BN does).
+    """
+    _check_inputs(x, layout, variance, statistics)
+    b, c = x.shape[:2]
+    n = layout.shape[1]
+    if stats is None:
+        stats = regional_stats(
+            x, layout, eps, variance, statistics=statistics, official_mean=official_mean
+        )
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        mu, var = (t.to(dtype) for t in stats)
         scale = 1.0 / (_safe_sqrt(var.clamp_min(0.0)) + eps)
         if beta is not None:
             scale = scale * beta.to(dtype)
@@ -181,6 +210,7 @@ def regional_norm(
     *,
     statistics: str = "instance",
     official_mean: bool = False,
+    stats: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Normalise every channel of ``x`` inside each soft region of ``layout``.
 
@@ -197,6 +227,7 @@ def regional_norm(
         statistics: ``"instance"`` (per sample, the paper) or ``"batch"`` (regions
             pooled over the batch: the paper's "batch statistics" ablation).
         official_mean: divide mu by H*W as the authors' released TF code does.
+        stats: (mean, var) to normalise with instead of measured statistics.
     """
     scale, shift = regional_affine(
         x,
@@ -207,6 +238,7 @@ def regional_norm(
         variance,
         statistics=statistics,
         official_mean=official_mean,
+        stats=stats,
     )
     return apply_regional(x, layout, scale, shift)
 
@@ -217,7 +249,8 @@ def orthogonality_loss(weight: Tensor, signed: bool = False) -> Tensor:
     ``signed=True`` reproduces the released TF code, which sums the entries of
     W W^T - I without squaring them (it can go negative).
     """
-    mat = weight.reshape(weight.shape[0], -1).float()
+    # At least float32 (a bf16 Gram matrix is too coarse), float64 kept for float64.
+    mat = weight.reshape(weight.shape[0], -1).to(torch.promote_types(weight.dtype, torch.float32))
     gram = mat @ mat.t()
     diff = gram - torch.eye(gram.shape[0], device=gram.device, dtype=gram.dtype)
     return diff.sum() if signed else diff.square().sum()

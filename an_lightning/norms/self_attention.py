@@ -1,4 +1,4 @@
-"""``sa``: SA-GAN self-attention (Zhang et al. 2019), paper-notes section 5.
+"""``sa``: SA-GAN self-attention (Zhang et al. 2019), docs/method.md section 7.
 
 Registered as a norm so that it can be placed by configuration exactly where AN
 goes (the paper compares the two at the same 32x32 stage).
@@ -7,18 +7,20 @@ goes (the paper compares the two at the same 32x32 stage).
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from .base import Norm
+from .spectral_norm import spectral_norm as _sn
 
 
 class SelfAttention(Norm):
     """``x + gamma * o(softmax(q k^T) v)``; q, k: C/8, v: C/2, gamma init 0.
 
-    k and v are 2x2 max-pooled (SA-GAN / BigGAN), which cuts the attention matrix
-    to HW x HW/4. The product runs through ``scaled_dot_product_attention`` with
-    scale 1 (SA-GAN does not scale the logits), in float32 so the softmax never
-    runs in half precision; it picks a memory-efficient kernel where one exists.
+        k and v are 2x2 max-pooled (SA-GAN / BigGAN), which cuts the attention matrix
+        to HW x HW/4. The product runs through ``scaled_dot_product_attention`` with
+        scale 1 (SA-GAN does not scale the logits), in float32 so the softmax never
+        runs in half precision; it picks a memory-efficient kernel where one exists.
+    With ``spectral_norm=True`` the four convs carry spectral norm whose power
+    iteration runs in float32 even under autocast (``norms.spectral_norm``).
     """
 
     def __init__(self, num_features: int, pool: bool = True, spectral_norm: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""``spade``: spatially-adaptive normalization (Park et al. 2019), paper-notes section 5."""
+"""``spade``: spatially-adaptive normalization (Park et al. 2019), docs/method.md section 8."""
 
 import torch.nn.functional as F
 from torch import Tensor, nn

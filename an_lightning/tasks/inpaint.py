@@ -1,5 +1,5 @@
 """Image inpainting (the AN paper's Paris StreetView task): WGAN-GP with global and local
-critics plus L1 reconstruction of both generator stages (paper-notes section 3)."""
+critics plus L1 reconstruction of both generator stages (docs/method.md section 9)."""
 
 from __future__ import annotations
 

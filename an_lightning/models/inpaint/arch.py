@@ -1,6 +1,6 @@
 """Layer tables of the inpainting networks, as data (the BigGAN ``G_arch`` idiom).
 
-Generator: the AN supplementary, section 2 (paper-notes section 3). ``Conv(k, c, s, d)``
+Generator: the AN supplementary, section 2 (docs/method.md section 9). ``Conv(k, c, s, d)``
 is kernel k, c filters, stride s, dilation d, followed by ELU unless ``act=False``;
 ``UP`` is x2 nearest-neighbour upsampling; ``NORM`` is the configurable norm of the
 attentive branch (AN in the paper). Critics: Yu et al. 2018 (generative_inpainting

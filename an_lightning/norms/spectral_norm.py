@@ -1,0 +1,114 @@
+"""Spectral norm (Miyato et al. 2018) whose power iteration stays in float32.
+
+``torch.nn.utils.parametrizations.spectral_norm`` runs its power iteration under
+whatever autocast is active, so under bf16 autocast sigma is estimated from
+8-bit mantissas. This is the same parametrization rebuilt on the public
+``parametrize.register_parametrization`` API, with the power iteration and sigma
+computed outside autocast in (at least) float32; the layer that uses the weight
+still autocasts. In float32 it reproduces torch's implementation bit for bit:
+same state_dict keys (``parametrizations.<name>.original``, ``...0._u``,
+``...0._v``), same random start, same 15 initial iterations, same updates, so
+checkpoints written with torch's spectral norm load unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+__all__ = ["SpectralNorm", "spectral_norm"]
+
+
+class SpectralNorm(nn.Module):
+    """Parametrization ``W -> W / sigma(W)``, sigma from one power iteration per training call.
+
+    Args:
+        weight: the tensor to be parametrized (its shape fixes u and v).
+        n_power_iterations: power iterations per training-mode access.
+        dim: the output dimension (1 for transposed convs).
+        eps: added in the vector normalisations.
+    """
+
+    def __init__(
+        self, weight: Tensor, n_power_iterations: int = 1, dim: int = 0, eps: float = 1e-12
+    ) -> None:
+        super().__init__()
+        ndim = weight.ndim
+        if not -ndim <= dim < ndim:
+            raise IndexError(f"dim={dim} is out of range for a {ndim}-D weight")
+        if n_power_iterations <= 0:
+            raise ValueError(f"n_power_iterations must be positive, got {n_power_iterations}")
+        self.dim = dim % ndim
+        self.eps = eps
+        self.n_power_iterations = n_power_iterations
+        if ndim > 1:  # a 1-D weight is normalised exactly, no vectors needed
+            mat = self.as_matrix(weight)
+            h, w = mat.shape
+            # Same draws in the same order as torch's parametrization.
+            u = mat.new_empty(h).normal_(0, 1)
+            v = mat.new_empty(w).normal_(0, 1)
+            self.register_buffer("_u", F.normalize(u, dim=0, eps=eps))
+            self.register_buffer("_v", F.normalize(v, dim=0, eps=eps))
+            self.power_iteration(mat, 15)  # start from good estimates
+
+    def as_matrix(self, weight: Tensor) -> Tensor:
+        """The weight as (out, rest) with ``dim`` first."""
+        if self.dim != 0:
+            weight = weight.permute(self.dim, *(d for d in range(weight.ndim) if d != self.dim))
+        return weight.flatten(1)
+
+    @torch.no_grad()
+    def power_iteration(self, mat: Tensor, iterations: int) -> None:
+        """Update u and v in place (so replicas sharing the buffers see the update)."""
+        dtype = torch.promote_types(mat.dtype, torch.float32)
+        with torch.autocast(device_type=mat.device.type, enabled=False):
+            mat = mat.to(dtype)
+            u, v = self._u.to(dtype), self._v.to(dtype)
+            for _ in range(iterations):
+                u = F.normalize(torch.mv(mat, v), dim=0, eps=self.eps)
+                v = F.normalize(torch.mv(mat.H, u), dim=0, eps=self.eps)
+            self._u.copy_(u)
+            self._v.copy_(v)
+
+    def forward(self, weight: Tensor) -> Tensor:
+        with torch.autocast(device_type=weight.device.type, enabled=False):
+            dtype = torch.promote_types(weight.dtype, torch.float32)
+            if weight.ndim == 1:
+                return F.normalize(weight.to(dtype), dim=0, eps=self.eps).to(weight.dtype)
+            mat = self.as_matrix(weight.to(dtype))
+            if self.training:
+                self.power_iteration(mat, self.n_power_iterations)
+            # Clones: a second forward pass may update u, v before the first backward.
+            u = self._u.to(dtype).clone(memory_format=torch.contiguous_format)
+            v = self._v.to(dtype).clone(memory_format=torch.contiguous_format)
+            sigma = torch.vdot(u, torch.mv(mat, v))
+            return (weight.to(dtype) / sigma).to(weight.dtype)
+
+    def right_inverse(self, value: Tensor) -> Tensor:
+        """Assigning a weight stores it as the unnormalised original."""
+        return value
+
+
+def spectral_norm(
+    module: nn.Module,
+    name: str = "weight",
+    n_power_iterations: int = 1,
+    eps: float = 1e-12,
+    dim: int | None = None,
+) -> nn.Module:
+    """Register float32 spectral norm on ``module.<name>``; drop-in for torch's function.
+
+    ``dim`` defaults to 1 for transposed convs (their output dimension) and 0 otherwise.
+    """
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"module {type(module).__name__} has no tensor named {name!r}")
+    if dim is None:
+        transposed = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+        dim = 1 if isinstance(module, transposed) else 0
+    parametrize.register_parametrization(
+        module, name, SpectralNorm(weight, n_power_iterations, dim, eps)
+    )
+    return module
