@@ -39,7 +39,7 @@ test: lint
 # The AN model on the embedded digits: samples, checkpoint and metrics in runs/demo/.
 demo: setup
 	$(BIN)/python -m an_lightning.fit experiments/demo.yaml
-	@echo "demo outputs: runs/demo/samples/*.png, runs/demo/layouts/*.png, runs/demo/checkpoints/last.ckpt, runs/demo/metrics.csv (fid/ema)"
+	@echo "demo outputs: runs/demo/samples/*.png, runs/demo/layouts/*.png, runs/demo/checkpoints/last.ckpt, runs/demo/metrics.csv (fid/raw, fid/ema)"
 
 bench: setup
 	$(BIN)/python -m benchmarks.norm_speed --out benchmarks/results/norm_speed.json

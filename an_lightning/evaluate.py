@@ -3,14 +3,16 @@
 Prints a table and appends a record (numbers, feature network, sample counts, reference
 data) to ``<checkpoint>.eval.json`` next to the checkpoint. Each task kind has its own
 evaluator in ``EVALUATORS``; a class-conditional GAN is scored with FID, KID, IS and
-intra-FID of its EMA generator against cached reference statistics (docs/metrics.md);
-an inpainting model with PSNR, SSIM and MAE on the fixed evaluation masks
+intra-FID of its raw and EMA generators (``--generator``; keys ``fid/raw``, ``fid/ema``,
+see ``cli/evaluate_generators.py``) against cached reference statistics
+(docs/metrics.md); an inpainting model with PSNR, SSIM and MAE on the fixed evaluation masks
 (``cli/evaluate_inpaint.py``; ``--ref`` then names a folder of test images).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -25,12 +27,17 @@ from rich.table import Table
 from .cli import preflight
 from .cli.checkpoint import resolve_checkpoint, task_class
 from .cli.errors import command_errors
+from .cli.evaluate_generators import (
+    add_generator_options,
+    generator_names,
+    resolve_generator_options,
+    score_generators,
+)
 from .cli.evaluate_inpaint import check_inpaint_args, evaluate_inpaint, feature_network
 from .cli.reference_source import check_ref, data_at, training_data
 from .metrics.data_reference import data_reference, default_cache_dir
 from .metrics.features import SOURCES
 from .metrics.reference import ReferenceStats
-from .metrics.sampler import ema_sampler, generator_sampler
 from .metrics.suite import METRICS, SampleCounts, evaluate_sampler
 from .tasks import AdversarialTask, ClassConditionalGAN, Inpainting
 
@@ -67,12 +74,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--num-workers", type=int, default=2, help="data loader workers (reference)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seed", type=int, default=0, help="of latents and labels")
-    p.add_argument("--raw", action="store_true", help="score G itself instead of its EMA")
+    add_generator_options(p)
     p.add_argument("--masks", help="inpainting: fixed mask set folder (default: the run's)")
     p.add_argument(
         "--cache-dir", type=Path, help=f"reference cache (default {default_cache_dir()})"
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    resolve_generator_options(p, args)
+    return args
 
 
 def check_args(args: argparse.Namespace) -> Path:
@@ -142,7 +151,7 @@ def reference_for(task: ClassConditionalGAN, ckpt: Path, features, args, classes
 
 
 def evaluate_gan(task: ClassConditionalGAN, ckpt: Path, args: argparse.Namespace) -> Result:
-    """FID/KID/IS/intra-FID of the (EMA) generator; see ``evaluate_sampler``."""
+    """FID/KID/IS/intra-FID of the raw and/or EMA generator (``/raw``, ``/ema`` keys)."""
     metrics = metric_names(args.metrics)
     classes: list[int] = []
     if "intra_fid" in metrics:
@@ -174,22 +183,21 @@ def evaluate_gan(task: ClassConditionalGAN, ckpt: Path, args: argparse.Namespace
         or max(2, min(1000, args.num_samples // 2, reals // 2)),
     )
     task.to(args.device)
-    sampler = (
-        generator_sampler(task.generator, args.seed) if args.raw else ema_sampler(task, args.seed)
-    )
-    result = evaluate_sampler(
-        sampler,
-        task.num_classes,
-        features,
-        reference,
-        counts,
+    names = generator_names(args.generator)
+    score = functools.partial(
+        evaluate_sampler,
+        num_classes=task.num_classes,
+        features=features,
+        reference=reference,
+        counts=counts,
         intra_classes=classes,
         metrics=metrics,
         classifier=classifier,
         seed=args.seed,
         device=args.device,
     )
-    return {**result, "reference": source, "generator": "raw" if args.raw else "ema"}
+    result = score_generators(task, names, args.seed, score)
+    return {**result, "reference": source, "generators": ",".join(names)}
 
 
 def _classifier(path: str, device: str) -> torch.jit.ScriptModule:

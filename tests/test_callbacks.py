@@ -1,4 +1,4 @@
-"""Training callbacks: periodic FID of the EMA generator and layout pictures."""
+"""Training callbacks: periodic FID of the raw and EMA generators and layout pictures."""
 
 import csv
 
@@ -23,20 +23,24 @@ def run_with_callbacks(tmp_path_factory, toy_features):
     return root
 
 
-def fid_rows(run) -> dict[int, float]:
+def fid_rows(run, generator: str = "ema") -> dict[int, float]:
+    key = f"fid/{generator}"
     with open(run / "metrics.csv") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("fid/ema")]
-    return {int(float(r["g_iter"])): float(r["fid/ema"]) for r in rows}
+        rows = [r for r in csv.DictReader(f) if r.get(key)]
+    return {int(float(r["g_iter"])): float(r[key]) for r in rows}
 
 
 def test_fid_is_logged_every_n_iterations_and_at_the_end(run_with_callbacks):
-    values = fid_rows(run_with_callbacks / "run")
-    assert sorted(values) == [2, 4, 5] and all(v > 0 for v in values.values())
+    for generator in ("raw", "ema"):
+        values = fid_rows(run_with_callbacks / "run", generator)
+        assert sorted(values) == [2, 4, 5] and all(v > 0 for v in values.values())
+    assert fid_rows(run_with_callbacks / "run", "raw") != fid_rows(run_with_callbacks / "run")
     assert len(list((run_with_callbacks / "cache").glob("*.pt"))) == 1
 
 
 def test_training_fid_equals_the_evaluation_command(run_with_callbacks, toy_features):
-    """Same EMA weights, latents, labels and (cached) reference: the same number."""
+    """Same weights, latents, labels and (cached) reference: the same numbers, for G and
+    for its EMA."""
     root = run_with_callbacks
     result = evaluate.main(
         [
@@ -57,7 +61,9 @@ def test_training_fid_equals_the_evaluation_command(run_with_callbacks, toy_feat
             "0",
         ]
     )
-    assert result["fid"] == pytest.approx(fid_rows(root / "run")[5], rel=1e-5)
+    for generator in ("raw", "ema"):
+        want = fid_rows(root / "run", generator)[5]
+        assert result[f"fid/{generator}"] == pytest.approx(want, rel=1e-5)
     assert len(list((root / "cache").glob("*.pt"))) == 1  # the evaluation reused the cache
 
 
@@ -71,5 +77,8 @@ def test_layout_pictures_are_written_during_training(run_with_callbacks):
 def test_bad_settings_fail_when_the_config_is_built():
     with pytest.raises(ValueError, match="every >= 1"):
         TrainingFID(every=0)
+    for bad in ((), ("ema", "ema"), ("raw", "g_ema")):
+        with pytest.raises(ValueError, match="generators must be distinct names"):
+            TrainingFID(generators=bad)
     with pytest.raises(ValueError, match="per_class >= 1"):
         LayoutImages(per_class=0)

@@ -14,6 +14,7 @@ from error_fixtures import command_refuses, refuses
 from PIL import Image
 
 from an_lightning.data import shards
+from an_lightning.data.preprocess import sngan_resize
 from an_lightning.data.shards import Options, main, write_shards
 
 CLASSES = ["n01", "n02", "n03"]
@@ -68,6 +69,36 @@ def test_png_shards_are_lossless(tmp_path):
     assert int(sample["cls"]) == -1 and index["num_classes"] == 0  # unlabelled (inpainting)
 
 
+def test_lossless_copies_of_the_first_samples_are_listed_in_the_index(src, tmp_path):
+    out = tmp_path / "shards"
+    index = write_shards(
+        src, out, Options(size=16, shard_size=5), progress=False, reference_images=8
+    )
+    entry = index["lossless_reference"]
+    copies = sorted((out / "lossless").glob("*/*.png"))
+    samples = {s["key"]: s for s in _all_samples(out)}
+    # The first 8 positions of the shuffled order, less the unreadable files among them.
+    assert entry["dir"] == "lossless" and entry["shard_size"] == 5
+    assert entry["count"] == len(copies) == len([k for k in samples if int(k) < 8]) >= 6
+    for png in copies:
+        sample = samples[png.stem]
+        assert int(png.parent.name) == int(sample["cls"])
+        original = Image.open(src / sample["src"].decode())
+        want = np.array(sngan_resize(original, 16))
+        got = np.array(Image.open(png))
+        assert got.dtype == np.uint8 and np.array_equal(got, want)  # the pixels before JPEG
+        jpeg = np.array(Image.open(io.BytesIO(sample["jpg"])))
+        assert not np.array_equal(jpeg, want)  # what the shard holds is lossy
+        assert np.abs(jpeg.astype(int) - want).mean() < 32  # but close (4:2:0 chroma)
+
+    none = write_shards(
+        src, tmp_path / "none", Options(size=16), progress=False, reference_images=0
+    )
+    assert "lossless_reference" not in none and not (tmp_path / "none" / "lossless").exists()
+    png = write_shards(src, tmp_path / "png", Options(size=16, fmt="png"), progress=False)
+    assert "lossless_reference" not in png and not (tmp_path / "png" / "lossless").exists()
+
+
 def test_resume_after_interruption_writes_each_sample_once(src, tmp_path, monkeypatch):
     out = tmp_path / "shards"
     opts = Options(size=16, shard_size=4)
@@ -93,6 +124,9 @@ def test_resume_after_interruption_writes_each_sample_once(src, tmp_path, monkey
     assert not list(out.glob("*.tmp"))
     sources = [s["src"] for s in _all_samples(out)]
     assert len(sources) == len(set(sources)) == index["num_samples"] == 20
+    copies = sorted(p.stem for p in (out / "lossless").glob("*/*.png"))
+    assert copies == sorted(s["key"] for s in _all_samples(out))  # all 20 (default 50 000)
+    assert index["lossless_reference"]["count"] == 20
 
     progress = out / "progress.jsonl"
     lines = progress.read_text().splitlines()
@@ -114,10 +148,12 @@ def test_never_overwrites_foreign_or_different_output(src, tmp_path):
 
     done = tmp_path / "done"
     write_shards(src, done, Options(size=16, shard_size=8), progress=False)
-    before = {p.name: p.read_bytes() for p in done.iterdir()}
+    before = {p: p.read_bytes() for p in done.rglob("*") if p.is_file()}
     with pytest.raises(FileExistsError, match="other options"):
         write_shards(src, done, Options(size=32, shard_size=8), progress=False)
-    assert {p.name: p.read_bytes() for p in done.iterdir()} == before
+    with pytest.raises(FileExistsError, match="started with --reference-images 50000"):
+        write_shards(src, done, Options(size=16, shard_size=8), progress=False, reference_images=3)
+    assert {p: p.read_bytes() for p in done.rglob("*") if p.is_file()} == before
     with pytest.raises(ValueError, match="inside the source"):
         write_shards(src, src / "shards", Options(size=16), progress=False)
 
@@ -139,6 +175,7 @@ def test_cli(src, tmp_path, capsys):
         (["--quality", "0"], "--quality must be 1 or more"),
         (["--quality", "101"], "--quality must be 100 or less"),
         (["--workers", "0"], "--workers must be 1 or more"),
+        (["--reference-images", "-1"], "--reference-images must be 0 or more"),
         (["--prefix", "a/b"], "shard prefix 'a/b' must be a plain file name"),
         (["--ground-truth", "/no/gt.txt"], "ground-truth file /no/gt.txt does not exist"),
         (["--classes", "/no/classes.txt"], "cannot read class names from /no/classes.txt"),

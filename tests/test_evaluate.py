@@ -1,11 +1,11 @@
 """The evaluation command on a checkpoint trained in the test."""
 
 import json
+import math
 import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from data_fixtures import class_folders
 from error_fixtures import command_refuses, refuses
 
@@ -14,7 +14,7 @@ from an_lightning.data.shards import Options, write_shards
 from an_lightning.metrics.features import load_feature_network
 from an_lightning.metrics.frechet import FeatureMoments, frechet_distance
 from an_lightning.metrics.reference import ReferenceStats
-from an_lightning.metrics.sampler import ema_sampler
+from an_lightning.metrics.sampler import ema_sampler, raw_sampler
 from an_lightning.metrics.suite import balanced_labels
 from an_lightning.tasks import ClassConditionalGAN
 
@@ -25,33 +25,57 @@ def run(tiny_run, toy_features, tmp_path, *extra):
     return evaluate.main([*args, *extra])
 
 
-def test_scores_the_ema_generator_and_appends_a_record(tiny_run, toy_features, tmp_path, capsys):
+def test_scores_raw_and_ema_generators_and_appends_a_record(
+    tiny_run, toy_features, tmp_path, capsys
+):
     args = ("--num-samples", "20", "--reference-images", "40", "--metrics", "fid,kid")
     result = run(tiny_run, toy_features, tmp_path, *args)
     out = capsys.readouterr().out
-    assert "generator iteration 4" in out and "fid" in out
+    assert "generator iteration 4" in out and "fid/raw" in out and "fid/ema" in out
     assert result["feature_network"].startswith("file:toy.pt:") and result["n_fid"] == 20
-    assert result["generator"] == "ema" and result["fid"] > 0
+    assert result["generators"] == "raw,ema"
+    assert [k for k in result if "/" in k] == [
+        "fid/raw", "fid/ema", "kid_mean/raw", "kid_mean/ema", "kid_std/raw", "kid_std/ema"
+    ]  # fmt: skip
+    assert (
+        result["fid/raw"] > 0 and result["fid/ema"] > 0 and result["fid/raw"] != result["fid/ema"]
+    )
     assert result["reference"].startswith("DigitsDataModule-") and result["reference"].endswith(
         "-40"
     )
-    # The cached reference is what was used: recompute FID from it and the same samples.
+    # The cached reference is what was used: recompute both FIDs from it, with the same
+    # latents and labels for the two generators.
     stats_file = next((tmp_path / "cache").glob("*.pt"))
     ref = ReferenceStats.read(stats_file)
     assert ref.overall.count == 40 and len(ref.kid_features) == 20
     features = load_feature_network(str(toy_features))
     task = ClassConditionalGAN.load_from_checkpoint(tiny_run / "checkpoints" / "last.ckpt")
-    sample, moments = ema_sampler(task, 0), FeatureMoments(32)
-    for labels in balanced_labels(20, 10, 0).split(8):
-        moments.update(features(sample(labels))["pool"])
-    assert frechet_distance(moments.compute(), ref.overall) == pytest.approx(
-        result["fid"], rel=1e-6
-    )
+    for name, sampler in (("raw", raw_sampler), ("ema", ema_sampler)):
+        sample, moments = sampler(task, 0), FeatureMoments(32)
+        for labels in balanced_labels(20, 10, 0).split(8):
+            moments.update(features(sample(labels))["pool"])
+        assert frechet_distance(moments.compute(), ref.overall) == pytest.approx(
+            result[f"fid/{name}"], rel=1e-6
+        )
 
-    run(tiny_run, toy_features, tmp_path, *args, "--raw")
+    one = run(tiny_run, toy_features, tmp_path, *args, "--generator", "ema")
+    assert one["generators"] == "ema" and one["fid/ema"] == pytest.approx(result["fid/ema"])
+    assert not [k for k in one if k.endswith("/raw")]
+    old = run(tiny_run, toy_features, tmp_path, *args, "--raw")  # the old flag still works
+    assert old["generators"] == "raw" and old["fid/raw"] == pytest.approx(result["fid/raw"])
+    assert "--raw is the old spelling of --generator raw" in capsys.readouterr().err
     records = json.loads((tiny_run / "checkpoints" / "last.eval.json").read_text())
-    assert [r["results"]["generator"] for r in records[-2:]] == ["ema", "raw"]
+    assert [r["results"]["generators"] for r in records[-3:]] == ["raw,ema", "ema", "raw"]
     assert records[-1]["g_iter"] == 4 and records[-1]["task"] == "ClassConditionalGAN"
+
+
+def test_raw_contradicting_generator_is_a_usage_error(tiny_run, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main([str(tiny_run), "--raw", "--generator", "both"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--raw contradicts --generator both: use --generator alone" in err
+    assert "Traceback" not in err
 
 
 def test_intra_fid_over_chosen_classes(tiny_run, toy_features, tmp_path):
@@ -68,8 +92,10 @@ def test_intra_fid_over_chosen_classes(tiny_run, toy_features, tmp_path):
         "--reference-images",
         "200",
     )
-    assert set(result) >= {"intra_fid/0", "intra_fid/3", "intra_fid"}
-    assert result["intra_fid"] == pytest.approx((result["intra_fid/0"] + result["intra_fid/3"]) / 2)
+    for g in ("raw", "ema"):
+        assert set(result) >= {f"intra_fid/0/{g}", f"intra_fid/3/{g}", f"intra_fid/{g}"}
+        mean = (result[f"intra_fid/0/{g}"] + result[f"intra_fid/3/{g}"]) / 2
+        assert result[f"intra_fid/{g}"] == pytest.approx(mean)
 
 
 def test_reference_from_an_image_folder_and_from_a_stats_file(tiny_run, toy_features, tmp_path):
@@ -98,7 +124,7 @@ def test_reference_from_an_image_folder_and_from_a_stats_file(tiny_run, toy_feat
         "--num-samples",
         "10",
     )
-    assert again["fid"] == pytest.approx(first["fid"]) and again["reference"] == str(stats)
+    assert again["fid/ema"] == pytest.approx(first["fid/ema"]) and again["reference"] == str(stats)
 
 
 @pytest.mark.parametrize(
@@ -195,7 +221,7 @@ def test_offline_inception_end_to_end(tiny_run, tmp_path):
         ]
     )
     assert result["feature_network"].startswith("tf-inception-2015-12-05:fid-helper:")
-    assert torch.isfinite(torch.tensor(result["fid"])) and result["fid"] > 0
+    assert all(math.isfinite(result[f"fid/{g}"]) and result[f"fid/{g}"] > 0 for g in ("raw", "ema"))
 
 
 def test_reference_from_shards_must_match_the_model_size(tiny_run, toy_features, tmp_path, capsys):
@@ -212,7 +238,13 @@ def test_reference_from_shards_must_match_the_model_size(tiny_run, toy_features,
         "--num-samples",
         "10",
     )
-    assert result["reference"].startswith("ShardDataModule-") and result["fid"] > 0
+    assert result["reference"].startswith("ShardDataModule-") and result["fid/ema"] > 0
+    assert result["reference"].endswith("-lossless")  # the writer's PNG copies, not JPEGs
     write_shards(tmp_path / "src", tmp_path / "s16", Options(size=16, shard_size=8), progress=False)
     argv = [tiny_run, toy_features, tmp_path, "--ref", tmp_path / "s16", "--num-samples", "4"]
     assert "hold 16px images but the model makes 32px" in refuses(run_main, argv, capsys)
+
+
+def test_inpainting_scores_one_generator(inpaint_run, capsys):
+    line = refuses(evaluate.main, [inpaint_run, "--generator", "both"], capsys)
+    assert "inpainting scores one generator" in line and "--generator raw" in line

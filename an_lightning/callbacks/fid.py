@@ -1,4 +1,6 @@
-"""FID of the EMA generator during training, logged as ``fid/ema`` (what sweeps optimise).
+"""FID of the raw generator and its EMA during training, logged as ``fid/raw`` and
+``fid/ema`` (the metric the sweeps optimise). ``fid/raw`` is what the paper's table
+compares (it reports no EMA); both use the same latents and labels.
 
 Small sample counts keep it affordable; the numbers are then biased upwards (FID at
 n = 5k is not FID at 50k) but comparable between runs with the same settings. Under
@@ -16,14 +18,17 @@ from ..data.base import ImageDataModule
 from ..metrics.data_reference import data_reference
 from ..metrics.features import InceptionFeatures, load_feature_network
 from ..metrics.reference import ReferenceStats
-from ..metrics.sampler import ema_sampler
+from ..metrics.sampler import check_generators, task_sampler
 from ..metrics.suite import SampleCounts, evaluate_sampler
 
-METRIC = "fid/ema"
+
+def metric_name(generator: str) -> str:
+    """The logged key of ``generator``'s FID: ``fid/raw``, ``fid/ema`` (the sweeps' metric)."""
+    return f"fid/{generator}"
 
 
 class TrainingFID(Callback):
-    """Every ``every`` generator iterations (and at the last one), FID of G's EMA.
+    """Every ``every`` generator iterations (and at the last one), FID of G and its EMA.
 
     Args:
         every: generator iterations between evaluations.
@@ -33,6 +38,8 @@ class TrainingFID(Callback):
         feature_network: ``fid-helper`` (offline), ``torch-fidelity``, or a file.
         cache_dir: reference cache; default ``$AN_LIGHTNING_CACHE`` or ~/.cache. On
             multi-node runs point it at a shared file system.
+        generators: which of ``raw`` (G) and ``ema`` to score; each costs ``num_samples``
+            generated images through the feature network.
     """
 
     def __init__(
@@ -44,12 +51,14 @@ class TrainingFID(Callback):
         cache_dir: str | None = None,
         batch_size: int = 50,
         seed: int = 0,
+        generators: tuple[str, ...] = ("raw", "ema"),
     ) -> None:
         if every < 1 or num_samples < 2 or reference_images < 2 or batch_size < 1:
             raise ValueError(
                 "TrainingFID needs every >= 1, num_samples >= 2, reference_images >= 2, "
                 "batch_size >= 1"
             )
+        self.generators = check_generators(generators)
         self.every, self.num_samples, self.reference_images = every, num_samples, reference_images
         self.feature_network, self.batch_size, self.seed = feature_network, batch_size, seed
         self.cache_dir = Path(cache_dir) if cache_dir else None
@@ -74,22 +83,25 @@ class TrainingFID(Callback):
         if step == self._done_at or not (step % self.every == 0 or last):
             return
         self._done_at = step
-        value = self.compute(pl_module)
-        pl_module.log(METRIC, value, on_step=True, on_epoch=False, logger=False, sync_dist=False)
+        values = {metric_name(g): self.compute(pl_module, g) for g in self.generators}
+        for key, value in values.items():
+            pl_module.log(key, value, on_step=True, on_epoch=False, logger=False, sync_dist=False)
         for logger in pl_module.loggers:
-            logger.log_metrics({METRIC: value, "g_iter": step}, step=step)
+            logger.log_metrics({**values, "g_iter": step}, step=step)
 
-    def compute(self, pl_module: L.LightningModule) -> float:
-        """FID of ``pl_module``'s EMA generator against the reference (all ranks call it)."""
+    def compute(self, pl_module: L.LightningModule, generator: str = "ema") -> float:
+        """FID of ``pl_module``'s ``raw`` or ``ema`` generator against the reference (all
+        ranks call it); G is back in training mode afterwards."""
         counts = SampleCounts(fid=self.num_samples, batch_size=self.batch_size)
-        result = evaluate_sampler(
-            ema_sampler(pl_module, self.seed),
-            pl_module.num_classes,
-            self.features,
-            self.reference,
-            counts,
-            metrics=["fid"],
-            seed=self.seed,
-            device=pl_module.device,
-        )
+        with task_sampler(pl_module, generator, self.seed) as sample:
+            result = evaluate_sampler(
+                sample,
+                pl_module.num_classes,
+                self.features,
+                self.reference,
+                counts,
+                metrics=["fid"],
+                seed=self.seed,
+                device=pl_module.device,
+            )
         return float(result["fid"])

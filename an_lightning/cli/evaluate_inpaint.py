@@ -1,11 +1,12 @@
 """``python -m an_lightning.evaluate`` for inpainting checkpoints: PSNR / SSIM / MAE,
 and with ``--metrics ...,fid`` the FID of the filled images against the originals.
 
-The (EMA) generator fills the fixed evaluation masks (``data.mask_set``) on held-out
-images: by default the validation split of the data the checkpoint was trained on, or
-an image folder given with ``--ref``. Masks: ``--masks FOLDER``, else the folder the
-run validated with (``eval_masks``, or ``<run dir>/eval_masks``), written from the
-run's seed if absent, so scores match the ones logged during training.
+The EMA generator (``--generator raw``: G itself) fills the fixed evaluation masks
+(``data.mask_set``) on held-out images: by default the validation split of the data the
+checkpoint was trained on, or an image folder given with ``--ref``. Masks: ``--masks
+FOLDER``, else the folder the run validated with (``eval_masks``, or ``<run
+dir>/eval_masks``), written from the run's seed if absent, so scores match the ones
+logged during training.
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ def check_mask_folder(folder: Path, what: str) -> None:
 def check_inpaint_args(args: argparse.Namespace) -> None:
     """The options of an inpainting evaluation, checked before the model is loaded."""
     _metric_names(args.metrics)
+    if args.generator == "both":
+        raise ValueError(
+            "inpainting scores one generator (its keys carry the mask preset): pass "
+            "--generator raw or --generator ema (the default)"
+        )
     if args.ref and not Path(args.ref).is_dir():
         raise ValueError(
             f"--ref {args.ref} is not a folder: inpainting is scored on a folder of test images"
@@ -124,7 +130,8 @@ def evaluate_inpaint(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> 
         )
     presets = tuple(hp.eval_presets)
     masks = ensure_mask_set(folder, size, hp.eval_mask_count, hp.eval_mask_seed, presets)
-    generator = task.generator if args.raw else task.g_ema.module
+    name = args.generator or "ema"
+    generator = task.generator if name == "raw" else task.g_ema.module
     scores = evaluate_inpainting(
         generator.to(args.device), images, masks, batch_size=args.batch_size, features=features
     )
@@ -135,5 +142,5 @@ def evaluate_inpaint(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> 
         **scores,
         "images": int(images.shape[0]),
         "masks": str(folder),
-        "generator": "raw" if args.raw else "ema",
+        "generator": name,
     }

@@ -1,15 +1,24 @@
 """Convert an image dataset into webdataset tar shards, resumably.
 
     python -m an_lightning.data.shards SRC OUT [--size 128] [--shard-size 1000] [--workers N]
+        [--reference-images 50000]
 
 Each sample holds ``<key>.jpg`` (or ``.png``) preprocessed the SN-GAN way, ``<key>.cls``
 (integer label, -1 when unlabelled) and ``<key>.src`` (the source path relative to SRC).
+
 Samples are shuffled with a fixed seed and assigned to shards *before* anything is
 written, so an interrupted run recomputes the same plan and only writes the shards that
 ``progress.jsonl`` does not list yet: no sample is lost or duplicated. Shards are written
 under a ``.tmp`` name and renamed when complete. ``index.json`` (counts per class and per
 shard, skipped files) is written at the end. Nothing at all is written until one image is
 known to encode: a source whose files are all unreadable leaves no empty shards behind.
+
+FID reference statistics should not come from JPEG-re-encoded pixels (re-encoding shifts
+FID; SN-GAN-style references are lossless), so the first ``--reference-images`` samples
+of the shuffled order (a random subset, 50 000 by default; 0: none) are also kept as
+lossless PNGs of the same preprocessed pixels, ``lossless/<label>/<key>.png``, listed in
+``index.json`` as ``lossless_reference``; ``an_lightning.metrics.data_reference`` uses
+them. PNG shards are lossless already and get no copies.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from an_lightning.data.sources import Item, Source, discover
 
 PROGRESS = "progress.jsonl"
 INDEX = "index.json"
+LOSSLESS = "lossless"
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,21 @@ def _read_progress(out: Path, fp: str) -> dict[int, dict]:
     return {rec["shard"]: rec for rec in lines[1:]}
 
 
+def _check_resumed_copies(out: Path, reference_images: int) -> None:
+    """A resumed conversion keeps the lossless-copy count it started with (a conversion
+    from before the copies existed: 0), so no shard lacks the copies of its samples."""
+    path = out / PROGRESS
+    if not path.exists():
+        return
+    started = _progress_records(path)[0].get("reference_images", 0)
+    if started != reference_images:
+        raise FileExistsError(
+            f"{out} holds a conversion started with --reference-images {started} (this run "
+            f"{reference_images}); nothing was written. Resume with --reference-images "
+            f"{started}, or convert into a new folder."
+        )
+
+
 def _progress_records(path: Path) -> list[dict]:
     """Records of ``progress.jsonl``; a last line cut off by an interruption is removed
     (its shard is simply written again)."""
@@ -119,11 +144,17 @@ def _append_line(path: Path, record: dict) -> None:
         os.fsync(f.fileno())
 
 
-def _encode(task: tuple[Path, int, str, int]) -> tuple[bytes | None, str | None]:
-    return preprocess_file(*task)
+# (shard bytes, error, lossless PNG bytes of the same pixels or None)
+Result = tuple[bytes | None, str | None, bytes | None]
 
 
-Result = tuple[bytes | None, str | None]
+def _encode(task: tuple[Path, int, str, int, bool]) -> Result:
+    """The shard encoding of one file and, when asked, a PNG of its preprocessed pixels
+    (for a source JPEG stored byte for byte: its decoded pixels, which the shard holds)."""
+    path, size, fmt, quality, lossless = task
+    data, error = preprocess_file(path, size, fmt, quality)
+    png = preprocess_file(path, size, "png")[0] if lossless and data is not None else None
+    return data, error, png
 
 
 def _first_readable(results: Iterator[Result], tasks: list[tuple], src: Path) -> Iterator[Result]:
@@ -148,20 +179,26 @@ def write_shard(
     samples: list[tuple[int, Item]],
     results: Iterator[Result],
 ) -> dict:
-    """Write one shard atomically (tmp + rename) and return its progress record."""
+    """Write one shard atomically (tmp + rename), and the lossless copies of its first
+    samples before it (so a shard on record has all of its copies); return its progress
+    record."""
     final = out / shard_name(options, index)
     tmp = final.with_name(final.name + ".tmp")
     counts: Counter[int] = Counter()
     bad = []
+    lossless = 0
     with tmp.open("wb") as f:
         # An integer mtime keeps tar headers at 512 bytes; webdataset's default float
         # mtime adds a 1 kB PAX header to every member (+20% size for 128px JPEGs).
         writer = wds.TarWriter(f, mtime=int(time.time()))
         for position, item in samples:
-            data, error = next(results)
+            data, error, png = next(results)
             if data is None:
                 bad.append({"key": item.key, "error": error})
                 continue
+            if png is not None:
+                _write_atomic(out / LOSSLESS / str(item.label) / f"{position:09d}.png", png)
+                lossless += 1
             writer.write(
                 {
                     "__key__": f"{position:09d}",
@@ -181,14 +218,35 @@ def write_shard(
         "num_samples": sum(counts.values()),
         "class_counts": {str(k): v for k, v in sorted(counts.items())},
         "bad": bad,
+        "lossless": lossless,
     }
 
 
-def _index(source: Source, options: Options, fp: str, records: list[dict]) -> dict:
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _index(
+    source: Source, options: Options, fp: str, records: list[dict], reference_images: int
+) -> dict:
     total: Counter[int] = Counter()
     for rec in records:
         total.update({int(k): v for k, v in rec["class_counts"].items()})
     n = len(records)
+    lossless = sum(rec.get("lossless", 0) for rec in records)
+    extra = {}
+    if lossless:
+        extra["lossless_reference"] = {
+            "dir": LOSSLESS,
+            "count": lossless,
+            "format": "png",
+            "layout": "<label>/<9-digit sample key>.png",
+            "selection": f"the first {reference_images} samples of the shuffled order",
+            "shard_size": options.shard_size,  # key // shard_size: the shard it is in
+        }
     return {
         "version": 1,
         "fingerprint": fp,
@@ -205,6 +263,7 @@ def _index(source: Source, options: Options, fp: str, records: list[dict]) -> di
         "shards": [{k: rec[k] for k in ("name", "num_samples", "class_counts")} for rec in records],
         "num_bad": sum(len(rec["bad"]) for rec in records),
         "bad": [b for rec in records for b in rec["bad"]],
+        **extra,
     }
 
 
@@ -217,9 +276,18 @@ def write_shards(
     classes: str | Path | None = None,
     workers: int = 1,
     progress: bool = True,
+    reference_images: int = 50_000,
 ) -> dict:
-    """Convert ``src`` into shards in ``out`` (resuming if possible); return the index."""
+    """Convert ``src`` into shards in ``out`` (resuming if possible); return the index.
+
+    ``reference_images``: how many of the first samples (in the shuffled order) also get
+    a lossless PNG copy under ``out/lossless`` for FID reference statistics (0: none).
+    """
     options = options or Options()
+    if reference_images < 0:
+        raise ValueError(f"reference_images must be 0 or more, got {reference_images}")
+    if options.fmt == "png":
+        reference_images = 0  # the shards themselves are lossless
     if options.fmt not in FORMATS:
         raise ValueError(f"unknown image format {options.fmt!r}; use one of {FORMATS}")
     if options.size < 1 or options.shard_size < 1 or not 1 <= options.quality <= 100:
@@ -233,10 +301,11 @@ def write_shards(
     source = discover(src, ground_truth, classes)
     fp = fingerprint(source, options)
     done = _read_progress(out, fp)
+    _check_resumed_copies(out, reference_images)
     plan = plan_shards(source.items, options.shard_size, options.seed)
     todo = [i for i in range(len(plan)) if i not in done]
     opts = (options.size, options.fmt, options.quality)
-    tasks = [(item.path, *opts) for i in todo for _, item in plan[i]]
+    tasks = [(item.path, *opts, pos < reference_images) for i in todo for pos, item in plan[i]]
     pool = multiprocessing.Pool(workers) if workers > 1 and tasks else None
     try:
         results = pool.imap(_encode, tasks, chunksize=8) if pool else map(_encode, tasks)
@@ -244,9 +313,12 @@ def write_shards(
             results = _first_readable(results, tasks, src)
         out.mkdir(parents=True, exist_ok=True)
         if not (out / PROGRESS).exists():
-            _append_line(out / PROGRESS, {"fingerprint": fp, "options": asdict(options)})
+            header = {"fingerprint": fp, "options": asdict(options)}
+            _append_line(out / PROGRESS, {**header, "reference_images": reference_images})
         for stale in out.glob(f"{options.prefix}-*.tar.tmp"):
             stale.unlink()  # our own half-written shard from an interrupted run
+        for stale in out.glob(f"{LOSSLESS}/*/*.png.tmp"):
+            stale.unlink()
         with Progress(disable=not progress) as bar:
             job = bar.add_task(f"writing {len(todo)} of {len(plan)} shards", total=len(tasks))
             for i in todo:
@@ -257,7 +329,7 @@ def write_shards(
     finally:
         if pool is not None:
             pool.terminate()
-    index = _index(source, options, fp, [done[i] for i in range(len(plan))])
+    index = _index(source, options, fp, [done[i] for i in range(len(plan))], reference_images)
     tmp = out / (INDEX + ".tmp")
     tmp.write_text(json.dumps(index, indent=1))
     tmp.rename(out / INDEX)
@@ -279,13 +351,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quality", type=int, default=95, help="JPEG quality 1-100 (95)")
     p.add_argument("--seed", type=int, default=0, help="shuffle seed (0)")
     p.add_argument("--prefix", default="shard", help="shard file name prefix")
+    p.add_argument(
+        "--reference-images",
+        type=int,
+        default=50_000,
+        help="lossless PNG copies of the first N samples for FID references (50000; 0: none)",
+    )
     p.add_argument("--ground-truth", help="labels for a flat folder (ImageNet val)")
     p.add_argument("--classes", help="class names in index order (text file or index.json)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     options = Options(args.size, args.shard_size, args.fmt, args.quality, args.seed, args.prefix)
     with command_errors():
-        for flag, minimum in (("size", 1), ("shard_size", 1), ("quality", 1), ("workers", 1)):
+        for flag, minimum in (
+            ("size", 1),
+            ("shard_size", 1),
+            ("quality", 1),
+            ("workers", 1),
+            ("reference_images", 0),
+        ):
             preflight.at_least(getattr(args, flag), minimum, "--" + flag.replace("_", "-"))
         if args.quality > 100:
             raise ValueError(f"--quality must be 100 or less, got {args.quality}")
@@ -298,6 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 classes=args.classes,
                 workers=args.workers,
                 progress=not args.no_progress,
+                reference_images=args.reference_images,
             )
         except OSError as exc:  # a folder that is not ours (FileExistsError), a full disk
             raise ValueError(str(exc)) from exc
