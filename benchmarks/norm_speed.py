@@ -1,10 +1,11 @@
 """Module timing of the AN paper (batch 1, C = 32, n = 16) on this machine.
 
-Times forward and forward+backward of AN, self-attention, IN and BN at
-64..1024 pixels, with the median of repeated runs and the peak memory each
-call adds. Self-attention grows with (HW)^2: a size whose predicted time
-exceeds ``--limit-s`` is marked "too slow" instead of run, and a CUDA
-out-of-memory is caught and marked, so the benchmark never hangs.
+Times forward and forward+backward of AN, self-attention, IN and BN (or any
+registered norm, e.g. ``--norms an_official``) at 64..1024 pixels, with the
+median of repeated runs and the peak memory each call adds. Self-attention
+grows with (HW)^2: a size whose predicted time exceeds ``--limit-s`` is marked
+"too slow" instead of run, and a CUDA out-of-memory is caught and marked, so
+the benchmark never hangs.
 
     python -m benchmarks.norm_speed [--quick] [--device cuda] [--out FILE.json]
 """
@@ -93,7 +94,7 @@ class PeakMemory:
 
 def make_step(name: str, res: int, mode: str, args, device: torch.device) -> Callable[[], None]:
     """One call of the module, as the paper times it (training mode: AN samples)."""
-    options = {"n": args.n} if name == "an" else {}
+    options = {"n": args.n} if name in ("an", "an_official") else {}
     module = build_norm(name, args.channels, **options).to(device).train()
     with torch.no_grad():  # rho/gamma start at 0; make the backward reach every branch
         for p in ("rho", "gamma"):

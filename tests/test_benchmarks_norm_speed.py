@@ -4,6 +4,7 @@ import json
 
 import torch
 
+from an_lightning.norms import build_norm
 from benchmarks import norm_speed
 
 
@@ -23,6 +24,20 @@ def test_small_run_writes_table_and_json(tmp_path, capsys):
     assert result["machine"]["torch"] == torch.__version__
     printed = capsys.readouterr().out
     assert "| an | fwd+bwd |" in printed and "too slow" in printed
+
+
+def test_both_an_variants_get_the_entity_count(monkeypatch):
+    built = {}
+
+    def record(name, channels, **options):
+        built[name] = options
+        return build_norm(name, channels, **options)
+
+    monkeypatch.setattr(norm_speed, "build_norm", record)
+    args = norm_speed.parse_args(["--channels", "16", "--n", "4"])
+    for name in ("an", "an_official", "in"):
+        norm_speed.make_step(name, 8, "fwd+bwd", args, torch.device("cpu"))()
+    assert built == {"an": {"n": 4}, "an_official": {"n": 4}, "in": {}}
 
 
 def test_peak_memory_sees_an_allocation():

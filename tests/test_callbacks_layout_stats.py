@@ -11,6 +11,7 @@ from fit_fixtures import tiny_config, write
 from an_lightning import fit
 from an_lightning.callbacks import LayoutEntropy
 from an_lightning.callbacks.layout_stats import layout_statistics
+from an_lightning.norms import build_norm
 
 
 def test_layout_statistics_of_uniform_and_one_hot_layouts():
@@ -24,6 +25,14 @@ def test_layout_statistics_of_uniform_and_one_hot_layouts():
     half = torch.zeros(1, 4, 1, 1)
     half[0, :2] = 0.5
     assert layout_statistics(half)[0].item() == pytest.approx(math.log(2) / math.log(4))
+
+
+def test_both_an_variants_are_measured():
+    torch.manual_seed(0)
+    g = torch.nn.Sequential(build_norm("an", 8, n=4), build_norm("an_official", 8, n=4)).eval()
+    g(torch.randn(2, 8, 4, 4))
+    found = LayoutEntropy().statistics(SimpleNamespace(generator=g))
+    assert set(found) == {f"layout/G.{i}/{s}" for i in "01" for s in ("entropy", "top_prob")}
 
 
 def test_every_must_be_positive_and_on_the_logging_cadence():

@@ -49,6 +49,7 @@ SMALL = {
     "an16": [("in_block", AttentiveNorm)],
     "an16_after": [("after_block", AttentiveNorm)],
     "an16_nossr": [("in_block", AttentiveNorm)],
+    "an16_torchinit": [("in_block", AttentiveNorm)],
 }
 
 

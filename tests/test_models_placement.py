@@ -126,7 +126,7 @@ def test_bad_extra_resolution_names_the_available_ones():
 
 
 def test_unknown_norm_name_or_option_fails_at_construction():
-    with pytest.raises(ValueError, match=r"unknown norm 'batchnorm'.*an, bn, cbn"):
+    with pytest.raises(ValueError, match=r"unknown norm 'batchnorm'.*an, an_official, bn, cbn"):
         Generator(resolution=32, ch=CH, block_norm=NormSpec("batchnorm"))
     with pytest.raises(ValueError, match=r"unknown norm 'attn'"):
         Discriminator(resolution=32, ch=CH, extra={16: NormSpec("attn")})

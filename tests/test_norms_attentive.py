@@ -5,13 +5,20 @@ import torch
 import torch.nn.functional as F
 from reference_an import naive_regional_norm, naive_ssr_logits
 
-from an_lightning.norms import build_norm, layouts, regularization_loss, set_generator
+from an_lightning.norms import (
+    AttentiveNorm,
+    AttentiveNormBase,
+    build_norm,
+    layouts,
+    regularization_loss,
+    set_generator,
+)
 from an_lightning.norms.functional import regional_stats
 
 
-def make_an(c: int = 16, seed: int = 0, **options):
+def make_an(c: int = 16, seed: int = 0, name: str = "an", **options):
     torch.manual_seed(seed)
-    return build_norm("an", c, **options)
+    return build_norm(name, c, **options)
 
 
 def perturb(an, rho: float = 0.7):
@@ -30,9 +37,9 @@ def seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.mark.parametrize("mode", ["paper", "official_code"])
-def test_identity_at_init(mode):
-    an = make_an(mode=mode)
+@pytest.mark.parametrize("name", ["an", "an_official"])
+def test_identity_at_init(name):
+    an = make_an(name=name)
     x = torch.randn(3, 16, 8, 8)
     for train in (True, False):
         an.train(train)
@@ -75,7 +82,7 @@ def test_paper_sampling_is_per_sample_without_replacement():
 
 
 def test_official_sampling_is_shared_over_the_batch():
-    an = make_an(n=16, mode="official_code")
+    an = make_an(n=16, name="an_official")
     an.generator = seeded(0)
     idx = an.sample_positions(4, 64)
     assert all(torch.equal(idx[0], row) for row in idx)
@@ -103,8 +110,8 @@ def test_train_sampling_is_reproducible_from_the_generator():
     assert not torch.allclose(a, c)
 
 
-def test_official_code_keeps_sampling_at_eval_time():
-    an = perturb(make_an(mode="official_code")).eval()
+def test_an_official_keeps_sampling_at_eval_time():
+    an = perturb(make_an(name="an_official")).eval()
     x = torch.randn(2, 16, 8, 8)
     an.generator = seeded(1)
     a = an(x)
@@ -195,15 +202,26 @@ def test_options_shape_the_layer():
     paper = make_an(c=32)
     assert paper.key.weight.shape == (4, 32, 1, 1) and paper.beta.shape == (32, 16)
     assert paper.eps == 1e-5 and paper.pool and paper.value is None
-    official = make_an(c=32, mode="official_code")
+    official = make_an(c=32, name="an_official")
     assert official.beta is None and official.eps == 1e-7 and not official.pool
     assert official.value.weight.shape == (32, 32, 1, 1)
+    assert isinstance(official, AttentiveNormBase) and isinstance(paper, AttentiveNormBase)
+    assert not isinstance(official, AttentiveNorm)
+
+
+def test_removed_mode_option_names_the_new_norm():
+    with pytest.raises(ValueError, match=r"use \{name: an_official\}"):
+        make_an(mode="official_code")
     with pytest.raises(ValueError, match="mode"):
         make_an(mode="tf")
+    with pytest.raises(ValueError, match="unknown option"):
+        make_an(name="an_official", mode="official_code")
+    paper = make_an(mode="paper")  # old configs that spelled out the default still build
+    assert torch.equal(paper.layout.weight, make_an().layout.weight)
 
 
-def test_official_code_clamps_t():
-    an = perturb(make_an(c=8, n=4, mode="official_code")).train()
+def test_an_official_clamps_t():
+    an = perturb(make_an(c=8, n=4, name="an_official")).train()
     x = torch.randn(1, 8, 6, 6)
     with torch.no_grad():
         an.t.fill_(5.0)
@@ -256,8 +274,8 @@ def test_torch_layout_init_gives_an_almost_uniform_layout():
     assert entropy["torch"] > 0.999 and entropy["normal"] < 0.95
 
 
-def test_official_code_init_follows_tf_defaults():
-    an = make_an(c=64, n=8, mode="official_code")
+def test_an_official_init_follows_tf_defaults():
+    an = make_an(c=64, n=8, name="an_official")
     for conv in (an.key, an.query, an.value):
         assert conv.bias is not None and torch.equal(conv.bias, torch.zeros_like(conv.bias))
         fan_in, fan_out = conv.weight.shape[1], conv.weight.shape[0]
@@ -270,16 +288,16 @@ def test_official_code_init_follows_tf_defaults():
 
 
 def test_init_is_reproducible_from_the_global_seed():
-    for mode in ("paper", "official_code"):
-        a, b = make_an(mode=mode, seed=7), make_an(mode=mode, seed=7)
-        c = make_an(mode=mode, seed=8)
+    for name in ("an", "an_official"):
+        a, b = make_an(name=name, seed=7), make_an(name=name, seed=7)
+        c = make_an(name=name, seed=8)
         for key, value in a.state_dict().items():
             assert torch.equal(value, b.state_dict()[key]), key
         assert not torch.equal(a.layout.weight, c.layout.weight)
 
 
-def test_old_official_code_checkpoints_are_refused_clearly():
-    an = make_an(mode="official_code")
+def test_old_an_official_checkpoints_are_refused_clearly():
+    an = make_an(name="an_official")
     old = {k: v for k, v in an.state_dict().items() if k not in ("key.bias", "query.bias")}
     net = torch.nn.Sequential(an)
     with pytest.raises(RuntimeError, match=r"no 0\.key\.bias"):
@@ -288,4 +306,4 @@ def test_old_official_code_checkpoints_are_refused_clearly():
         an.load_state_dict(old, strict=False)
     old.update({k: torch.zeros(an.key.bias.shape) for k in ("key.bias", "query.bias")})
     an.load_state_dict(old)  # the documented upgrade path
-    an.load_state_dict(make_an(mode="official_code", seed=1).state_dict())
+    an.load_state_dict(make_an(name="an_official", seed=1).state_dict())

@@ -26,13 +26,13 @@ def seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def make(seed: int = 0, c: int = 16, **options):
+def make(seed: int = 0, c: int = 16, name: str = "an", **options):
     """An AN in float64 with every parameter moved off its init (biases, t, rho, affine)."""
     torch.manual_seed(seed)
-    an = build_norm("an", c, **options).double()
+    an = build_norm(name, c, **options).double()
     with torch.no_grad():
         an.rho.fill_(0.7)
-        if an.t is not None:  # some inside [0, 1], some clamped in official_code mode
+        if an.t is not None:  # some inside [0, 1], some clamped by an_official
             an.t.copy_(torch.linspace(-0.3, 1.4, an.t.numel(), dtype=torch.float64))
         for conv in (an.key, an.query, an.value):
             if conv is not None and conv.bias is not None:
@@ -154,32 +154,32 @@ def replay(an, seed: int, batch: int, positions: int) -> Tensor:
 
 
 @pytest.mark.parametrize("train", [True, False])
-def test_official_code_matches_the_released_tf_layer(train):
-    an = make(mode="official_code").train(train)  # sampling stays on in eval too
+def test_an_official_matches_the_released_tf_layer(train):
+    an = make(name="an_official").train(train)  # sampling stays on in eval too
     x = torch.randn(3, 16, 6, 8, dtype=torch.float64)
     idx = replay(an, 5, 3, 48)
     assert all(torch.equal(idx[0], row) for row in idx)
     err = compare(an, lambda xx, p: tf_att_normalization(xx, p, idx[0]), x, seed=5)
-    print(f"official_code vs TF transliteration (train={train}): max error {err:.3e}")
+    print(f"an_official vs TF transliteration (train={train}): max error {err:.3e}")
     assert err < ATOL
 
 
 @pytest.mark.parametrize("variance", ["paper", "weighted"])
-def test_paper_mode_matches_the_equations(variance):
+def test_an_matches_the_equations(variance):
     an = make(variance=variance).train()
     x = torch.randn(3, 16, 8, 10, dtype=torch.float64)
     idx = replay(an, 7, 3, 20)  # 2x2-pooled grid: 4 x 5 positions for 16 entities
     assert all(len(set(row.tolist())) == row.numel() for row in idx)  # no replacement
     err = compare(an, lambda xx, p: paper_an(xx, p, idx, variance), x, seed=7)
-    print(f"paper mode ({variance} variance, SSR on) vs equations: max error {err:.3e}")
+    print(f"an ({variance} variance, SSR on) vs equations: max error {err:.3e}")
     assert err < ATOL
 
 
-def test_paper_mode_eval_and_ssr_off_match_the_equations():
+def test_an_eval_and_ssr_off_match_the_equations():
     x = torch.randn(2, 16, 6, 6, dtype=torch.float64)
     worst = 0.0
     for an in (make().eval(), make(ssr=False).train(), make(ssr=False, variance="weighted")):
         oracle = lambda xx, p, v=an.variance: paper_an(xx, p, None, v)  # noqa: E731
         worst = max(worst, compare(an, oracle, x, 0, unused_ok=SSR_PARAMS))
-    print(f"paper mode, SSR off (eval / ssr=False) vs equations: max error {worst:.3e}")
+    print(f"an, SSR off (eval / ssr=False) vs equations: max error {worst:.3e}")
     assert worst < ATOL

@@ -8,11 +8,11 @@ from an_lightning.norms import Norm, build_norm, norm_factory, norm_names, regis
 
 
 def test_required_names_are_registered():
-    assert {"none", "bn", "cbn", "in", "spade", "sa", "an"} <= set(norm_names())
+    assert {"none", "bn", "cbn", "in", "spade", "sa", "an", "an_official"} <= set(norm_names())
 
 
 def test_unknown_name_lists_the_registered_ones():
-    with pytest.raises(ValueError, match=r"unknown norm 'batchnorm'.*an, bn, cbn"):
+    with pytest.raises(ValueError, match=r"unknown norm 'batchnorm'.*an, an_official, bn, cbn"):
         build_norm("batchnorm", 8)
 
 

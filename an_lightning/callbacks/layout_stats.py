@@ -14,7 +14,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
-from ..norms.attentive import AttentiveNorm
+from ..norms.attentive import AttentiveNormBase
 
 __all__ = ["LayoutEntropy", "layout_statistics"]
 
@@ -73,7 +73,7 @@ class LayoutEntropy(Callback):
         out: dict[str, Tensor] = {}
         for prefix, net in self.networks(pl_module).items():
             for name, module in net.named_modules():
-                if isinstance(module, AttentiveNorm) and module.last_layout is not None:
+                if isinstance(module, AttentiveNormBase) and module.last_layout is not None:
                     entropy, top = layout_statistics(module.last_layout)
                     key = f"layout/{prefix}.{name}" if name else f"layout/{prefix}"
                     out[f"{key}/entropy"], out[f"{key}/top_prob"] = entropy, top

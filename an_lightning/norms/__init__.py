@@ -3,7 +3,7 @@
 Adding a norm: write one file with a ``Norm`` subclass, add one ``register`` line below.
 """
 
-from .attentive import AttentiveNorm
+from .attentive import AttentiveNorm, AttentiveNormBase, OfficialAttentiveNorm
 from .base import MissingConditionError, Norm
 from .batch_norm import BatchNorm
 from .collect import layouts, regularization_loss, set_generator
@@ -21,11 +21,15 @@ register("in", InstanceNorm)
 register("spade", SPADE)
 register("sa", SelfAttention)
 register("an", AttentiveNorm)
+register("an_official", OfficialAttentiveNorm)
 
 __all__ = [
+    "AttentiveNorm",
+    "AttentiveNormBase",
     "MissingConditionError",
     "Norm",
     "NormFactory",
+    "OfficialAttentiveNorm",
     "build_norm",
     "layouts",
     "norm_class",

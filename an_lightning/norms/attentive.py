@@ -1,14 +1,20 @@
-"""``an``: Attentive Normalization (Wang et al., CVPR 2020), docs/method.md section 1.
+"""``an`` and ``an_official``: Attentive Normalization (Wang et al., CVPR 2020).
 
 A 1x1 conv predicts n soft semantic entities; self-sampling regularization (SSR)
 nudges them towards regions of mutually similar features; each channel is then
 normalised inside each soft region, and the result is added back to the input
 with a learnable weight rho (init 0, so the layer starts as the identity).
+
+``AttentiveNorm`` (``an``) follows the paper (docs/method.md section 1);
+``OfficialAttentiveNorm`` (``an_official``) follows the authors' released TF
+code where it departs from the paper (section 2). Both share
+``AttentiveNormBase`` and the functional core; each difference is one small
+override, so neither forward pass branches on which variant it is.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -17,123 +23,99 @@ from torch import Tensor, nn
 from .base import Norm
 from .functional import apply_regional, orthogonality_loss, regional_affine, regional_stats
 
-MODES = ("paper", "official_code")
 LAYOUT_INITS = ("normal", "torch")
 
 
-class AttentiveNorm(Norm):
-    """Attentive Normalization.
+class AttentiveNormBase(Norm):
+    """What both AN variants share: layout conv f, SSR convs k and q, t, rho, the
+    soft layout, regional normalisation and the kept layout.
 
-    Args:
-        num_features: channels C of x.
-        n: number of semantic entities (layout conv filters).
-        ssr: self-sampling regularization on/off (the paper's "w/o SSR" ablation).
-        pool: 2x2 max-pool k(x) before sampling (paper); default off in
-            ``official_code`` mode.
-        tau: softmax temperature factor, S = softmax(tau * (t * F + f(x))).
-        t_init: initial value of the learnable per-entity SSR weight t.
-        variance: ``"paper"`` (Algorithm 1) or ``"weighted"``; see ``regional_norm``.
-        statistics: ``"instance"`` (paper) or ``"batch"`` (the paper's ablation).
-            Batch statistics behave like BN (docs/method.md section 5): training
-            pools each (channel, region) over the batch and updates float32
-            running ``running_mean`` / ``running_var`` buffers (C, n) with
-            ``momentum``; eval normalises with those. Like plain BN they are not
-            synchronised across DDP ranks: each rank keeps its own.
-        momentum: running-average factor of batch statistics (BN's 0.1).
-        eps: default 1e-5 (paper mode) or 1e-7 (``official_code``).
-        affine: learnable beta/alpha (C, n); default on in paper mode, off in
-            ``official_code`` mode.
-        mode: ``"paper"`` or ``"official_code"`` (the released TF code: a 1x1-conv
-            copy v(x) is normalised, mu divided by H*W, t clamped to [0, 1], one
-            with-replacement sample shared by the batch and kept in eval mode,
-            signed orthogonality loss).
-        keep_layout: keep the last soft layout S in ``last_layout`` for pictures.
-        layout_init: ``"normal"`` draws the layout (entity) filters from N(0, 1),
-            as the released TF code does; ``"torch"`` keeps PyTorch's default
-            Conv2d init, whose small weights make the initial layout almost
-            uniform (docs/method.md section 3). In ``official_code`` mode k, q and
-            v also follow TF's ``conv2d`` defaults: Glorot-uniform, zero bias.
+    Code that handles "any AN layer" (layout statistics, pictures) tests
+    ``isinstance(m, AttentiveNormBase)``. Subclasses set the class attributes
+    and override ``make_value``, ``init_weights``, ``ssr_active``,
+    ``ssr_weight``, ``source``, ``sample_positions`` and ``orthogonality_loss``.
 
     Initialisation draws from torch's global RNG in a fixed order (layout, key,
     query, value), so ``seed_everything`` fixes the weights.
     """
 
+    key_bias: ClassVar[bool]  # k and q have a bias (TF's conv2d default) or not (the paper)
+    mean_over_pixels: ClassVar[bool]  # mu is further divided by H*W (the TF code)
+
     def __init__(
         self,
         num_features: int,
-        n: int = 16,
-        ssr: bool = True,
-        pool: bool | None = None,
-        tau: float = 0.1,
-        t_init: float = 0.1,
-        variance: str = "paper",
-        statistics: str = "instance",
-        eps: float | None = None,
-        affine: bool | None = None,
-        mode: str = "paper",
-        keep_layout: bool = True,
-        layout_init: Literal["normal", "torch"] = "normal",
-        momentum: float = 0.1,
+        *,
+        n: int,
+        ssr: bool,
+        pool: bool,
+        tau: float,
+        t_init: float,
+        variance: str,
+        statistics: str,
+        eps: float,
+        affine: bool,
+        keep_layout: bool,
+        layout_init: Literal["normal", "torch"],
+        momentum: float,
     ) -> None:
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"an mode={mode!r} is not one of {MODES}")
         if layout_init not in LAYOUT_INITS:
             raise ValueError(f"an layout_init={layout_init!r} is not one of {LAYOUT_INITS}")
         if n < 1:
             raise ValueError(f"an needs n >= 1 entities, got {n}")
-        official = mode == "official_code"
-        self.mode, self.n, self.ssr, self.tau = mode, n, ssr, tau
-        self.pool = (not official) if pool is None else pool
-        self.eps = (1e-7 if official else 1e-5) if eps is None else eps
+        self.n, self.ssr, self.tau, self.pool, self.eps = n, ssr, tau, pool, eps
         self.variance, self.statistics, self.keep_layout = variance, statistics, keep_layout
         self.layout_init, self.momentum = layout_init, momentum
         c, ck = num_features, max(num_features // 8, 1)
         self.layout = nn.Conv2d(c, n, 1, bias=False)
-        # TF's conv2d has a bias by default; the paper's k, q have none.
-        self.key = nn.Conv2d(c, ck, 1, bias=official) if ssr else None
-        self.query = nn.Conv2d(c, ck, 1, bias=official) if ssr else None
-        self.value = nn.Conv2d(c, c, 1) if official else None
-        if layout_init == "normal":  # tf.random_normal: mean 0, stddev 1
-            nn.init.normal_(self.layout.weight, 0.0, 1.0)
-        if official:  # tf.layers.conv2d defaults: glorot_uniform kernel, zero bias
-            for conv in (self.key, self.query, self.value):
-                if conv is not None:
-                    nn.init.xavier_uniform_(conv.weight)
-                    nn.init.zeros_(conv.bias)
+        self.key = nn.Conv2d(c, ck, 1, bias=self.key_bias) if ssr else None
+        self.query = nn.Conv2d(c, ck, 1, bias=self.key_bias) if ssr else None
+        self.value = self.make_value(c)
+        self.init_weights()
         self.t = nn.Parameter(torch.full((n,), float(t_init))) if ssr else None
         self.rho = nn.Parameter(torch.zeros(()))
-        use_affine = (not official) if affine is None else affine
-        self.beta = nn.Parameter(torch.ones(c, n)) if use_affine else None
-        self.alpha = nn.Parameter(torch.zeros(c, n)) if use_affine else None
+        self.beta = nn.Parameter(torch.ones(c, n)) if affine else None
+        self.alpha = nn.Parameter(torch.zeros(c, n)) if affine else None
         self.last_layout: Tensor | None = None
         if statistics == "batch":  # only here: instance-statistics checkpoints unchanged
             self.register_buffer("running_mean", torch.zeros(c, n, dtype=torch.float32))
             self.register_buffer("running_var", torch.ones(c, n, dtype=torch.float32))
-        if official:
-            self.register_load_state_dict_pre_hook(_refuse_biasless_official_checkpoint)
 
-    @property
-    def official(self) -> bool:
-        return self.mode == "official_code"
+    def make_value(self, channels: int) -> nn.Module | None:
+        """The conv whose output is normalised; None normalises x itself."""
+        return None
+
+    def init_weights(self) -> None:
+        """Re-draw the layout filters from N(0, 1) unless PyTorch's init is asked for."""
+        if self.layout_init == "normal":  # tf.random_normal: mean 0, stddev 1
+            nn.init.normal_(self.layout.weight, 0.0, 1.0)
+
+    def ssr_active(self) -> bool:
+        """Whether this call samples and adds t * F to the layout logits."""
+        raise NotImplementedError
+
+    def ssr_weight(self) -> Tensor:
+        """The per-entity weight t (n,) applied to the SSR correlations."""
+        raise NotImplementedError
+
+    def source(self, x: Tensor) -> Tensor:
+        """The tensor that gets normalised region by region."""
+        return x
+
+    def sample_positions(self, batch: int, positions: int) -> Tensor:
+        """n sampled pixel indices per sample, (batch, n), drawn from ``generator``."""
+        raise NotImplementedError
+
+    def orthogonality_loss(self) -> Tensor:
+        raise NotImplementedError
 
     def regularization_loss(self) -> Tensor:
         return self.orthogonality_loss()
 
-    def orthogonality_loss(self) -> Tensor:
-        """||W W^T - I||_F^2 of the layout conv (signed sum in ``official_code``)."""
-        return orthogonality_loss(self.layout.weight, signed=self.official)
-
-    def sample_positions(self, batch: int, positions: int) -> Tensor:
-        """n sampled pixel indices per sample, (batch, n), drawn from ``generator``."""
-        device = self.generator.device if self.generator is not None else torch.device("cpu")
-        if self.official:  # with replacement, one draw for the whole batch
-            idx = torch.randint(positions, (1, self.n), generator=self.generator, device=device)
-            return idx.expand(batch, self.n)
-        weights = torch.ones(batch, positions, device=device)
-        return torch.multinomial(
-            weights, self.n, replacement=positions < self.n, generator=self.generator
-        )
+    def sample_device(self) -> torch.device:
+        """Where the draws happen: the generator's device (CPU for the global RNG)."""
+        return self.generator.device if self.generator is not None else torch.device("cpu")
 
     def sampled_keys(self, k: Tensor) -> Tensor:
         """k(x) (B, C/8, H, W) at n sampled positions, (B, C/8, n)."""
@@ -151,13 +133,13 @@ class AttentiveNorm(Norm):
         """
         b, _, h, w = x.shape
         dtype = torch.promote_types(x.dtype, torch.float32)
-        if not (self.ssr and (self.training or self.official)):
+        if not self.ssr_active():
             logits = self.layout(x).flatten(2).to(dtype) * self.tau
             return torch.softmax(logits, dim=1).view(b, self.n, h, w)
         # Three separate 1x1 convs: one fused conv is ~10% faster on CPU but its
         # (n + C/4)-channel gradient buffer lifts AN's peak memory by ~20%.
         f, q, keys = self.layout(x), self.query(x), self.sampled_keys(self.key(x))
-        t = self.t.clamp(0.0, 1.0) if self.official else self.t
+        t = self.ssr_weight()
         with torch.autocast(device_type=x.device.type, enabled=False):
             keys = keys.to(dtype) * t.to(dtype)  # (B, C/8, n)
             logits = torch.baddbmm(
@@ -180,8 +162,8 @@ class AttentiveNorm(Norm):
         layout = self.soft_layout(x)
         if self.keep_layout:
             self.last_layout = layout.detach()
-        source = self.value(x) if self.official else x
-        options = dict(statistics=self.statistics, official_mean=self.official)
+        source = self.source(x)
+        options = dict(statistics=self.statistics, official_mean=self.mean_over_pixels)
         stats = None
         if self.statistics == "batch":
             if self.training:
@@ -197,10 +179,185 @@ class AttentiveNorm(Norm):
         return apply_regional(source, layout, self.rho * scale, self.rho * shift, residual=x)
 
 
+class AttentiveNorm(AttentiveNormBase):
+    """Attentive Normalization as the paper describes it (registry name ``an``).
+
+    Args:
+        num_features: channels C of x.
+        n: number of semantic entities (layout conv filters).
+        ssr: self-sampling regularization on/off (the paper's "w/o SSR" ablation).
+            SSR samples in training only; eval uses f(x) alone.
+        pool: 2x2 max-pool k(x) before sampling (the paper).
+        tau: softmax temperature factor, S = softmax(tau * (t * F + f(x))).
+        t_init: initial value of the learnable per-entity SSR weight t.
+        variance: ``"paper"`` (Algorithm 1) or ``"weighted"``; see ``regional_norm``.
+        statistics: ``"instance"`` (paper) or ``"batch"`` (the paper's ablation).
+            Batch statistics behave like BN (docs/method.md section 5): training
+            pools each (channel, region) over the batch and updates float32
+            running ``running_mean`` / ``running_var`` buffers (C, n) with
+            ``momentum``; eval normalises with those. Like plain BN they are not
+            synchronised across DDP ranks: each rank keeps its own.
+        eps: added to the region mass and to sigma (PyTorch's BN/IN default).
+        affine: learnable beta/alpha (C, n).
+        keep_layout: keep the last soft layout S in ``last_layout`` for pictures.
+        layout_init: ``"normal"`` draws the layout (entity) filters from N(0, 1),
+            as the released TF code does; ``"torch"`` keeps PyTorch's default
+            Conv2d init, whose small weights make the initial layout almost
+            uniform (docs/method.md section 3).
+        momentum: running-average factor of batch statistics (BN's 0.1).
+        mode: removed; only ``"paper"`` is still accepted, so old configs that
+            spelled it out keep working. The released code's variant is the
+            ``an_official`` norm.
+    """
+
+    key_bias = False  # the paper's k, q have no bias terms
+    mean_over_pixels = False
+
+    def __init__(
+        self,
+        num_features: int,
+        n: int = 16,
+        ssr: bool = True,
+        pool: bool = True,
+        tau: float = 0.1,
+        t_init: float = 0.1,
+        variance: str = "paper",
+        statistics: str = "instance",
+        eps: float = 1e-5,
+        affine: bool = True,
+        keep_layout: bool = True,
+        layout_init: Literal["normal", "torch"] = "normal",
+        momentum: float = 0.1,
+        mode: str = "paper",
+    ) -> None:
+        if mode == "official_code":
+            raise ValueError(
+                "norm 'an' has no mode option any more: use {name: an_official} "
+                "instead of {name: an, options: {mode: official_code}}"
+            )
+        if mode != "paper":
+            raise ValueError(f"an mode={mode!r}: the option is removed; use an or an_official")
+        super().__init__(
+            num_features,
+            n=n,
+            ssr=ssr,
+            pool=pool,
+            tau=tau,
+            t_init=t_init,
+            variance=variance,
+            statistics=statistics,
+            eps=eps,
+            affine=affine,
+            keep_layout=keep_layout,
+            layout_init=layout_init,
+            momentum=momentum,
+        )
+
+    def ssr_active(self) -> bool:
+        return self.ssr and self.training
+
+    def ssr_weight(self) -> Tensor:
+        return self.t
+
+    def sample_positions(self, batch: int, positions: int) -> Tensor:
+        """Per sample, without replacement (with it only when there are fewer
+        positions than entities)."""
+        weights = torch.ones(batch, positions, device=self.sample_device())
+        return torch.multinomial(
+            weights, self.n, replacement=positions < self.n, generator=self.generator
+        )
+
+    def orthogonality_loss(self) -> Tensor:
+        """||W W^T - I||_F^2 of the layout conv."""
+        return orthogonality_loss(self.layout.weight)
+
+
+class OfficialAttentiveNorm(AttentiveNormBase):
+    """AN as the authors' released TF code computes it (registry name ``an_official``).
+
+    Where it departs from ``an`` (docs/method.md section 2): a 1x1-conv copy
+    v(x) is normalised instead of x, mu is further divided by H*W, t is clamped
+    to [0, 1], one with-replacement sample is shared by the batch and kept in
+    eval mode, keys are not pooled, the orthogonality loss is the signed sum of
+    W W^T - I, eps is 1e-7, there is no affine, and k, q, v follow TF's
+    ``conv2d`` defaults (Glorot-uniform kernel, zero bias). The options are
+    those of ``AttentiveNorm`` (``mode`` aside) with the released code's defaults.
+    Checkpoints written before k and q had biases are refused with a message
+    saying how to load them.
+    """
+
+    key_bias = True  # TF's conv2d has a bias by default
+    mean_over_pixels = True
+
+    def __init__(
+        self,
+        num_features: int,
+        n: int = 16,
+        ssr: bool = True,
+        pool: bool = False,
+        tau: float = 0.1,
+        t_init: float = 0.1,
+        variance: str = "paper",
+        statistics: str = "instance",
+        eps: float = 1e-7,
+        affine: bool = False,
+        keep_layout: bool = True,
+        layout_init: Literal["normal", "torch"] = "normal",
+        momentum: float = 0.1,
+    ) -> None:
+        super().__init__(
+            num_features,
+            n=n,
+            ssr=ssr,
+            pool=pool,
+            tau=tau,
+            t_init=t_init,
+            variance=variance,
+            statistics=statistics,
+            eps=eps,
+            affine=affine,
+            keep_layout=keep_layout,
+            layout_init=layout_init,
+            momentum=momentum,
+        )
+        self.register_load_state_dict_pre_hook(_refuse_biasless_official_checkpoint)
+
+    def make_value(self, channels: int) -> nn.Module:
+        return nn.Conv2d(channels, channels, 1)
+
+    def init_weights(self) -> None:
+        """Layout as in ``an``; k, q, v as tf.layers.conv2d: Glorot-uniform, zero bias."""
+        super().init_weights()
+        for conv in (self.key, self.query, self.value):
+            if conv is not None:
+                nn.init.xavier_uniform_(conv.weight)
+                nn.init.zeros_(conv.bias)
+
+    def ssr_active(self) -> bool:
+        return self.ssr  # the TF layer samples in eval mode too
+
+    def ssr_weight(self) -> Tensor:
+        return self.t.clamp(0.0, 1.0)
+
+    def source(self, x: Tensor) -> Tensor:
+        return self.value(x)
+
+    def sample_positions(self, batch: int, positions: int) -> Tensor:
+        """With replacement, one draw shared by the whole batch."""
+        idx = torch.randint(
+            positions, (1, self.n), generator=self.generator, device=self.sample_device()
+        )
+        return idx.expand(batch, self.n)
+
+    def orthogonality_loss(self) -> Tensor:
+        """Sum of the entries of W W^T - I (signed, as the TF code computes it)."""
+        return orthogonality_loss(self.layout.weight, signed=True)
+
+
 def _refuse_biasless_official_checkpoint(
     module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any
 ) -> None:
-    """Name the cause when an ``official_code`` checkpoint predates the k/q biases.
+    """Name the cause when an ``an_official`` checkpoint predates the k/q biases.
 
     Loading it would fail with a bare "missing key"; torch does not tell load
     hooks whether loading is strict, so this refuses it either way.
@@ -208,7 +365,7 @@ def _refuse_biasless_official_checkpoint(
     for conv in ("key", "query"):
         if f"{prefix}{conv}.weight" in state_dict and f"{prefix}{conv}.bias" not in state_dict:
             raise RuntimeError(
-                f"AttentiveNorm(mode='official_code') at {prefix or '<root>'!r}: the checkpoint "
+                f"OfficialAttentiveNorm (an_official) at {prefix or '<root>'!r}: the checkpoint "
                 f"has no {prefix}{conv}.bias. It was written before k and q gained the biases "
                 "of the released TF code; retrain, or add zero tensors under the "
                 f"{prefix}key.bias and {prefix}query.bias keys to load it as it was."
