@@ -75,3 +75,31 @@ def test_small_ablation_variants_build_what_they_name(capsys):
         model = parser.instantiate_classes(parser.parse_object({"model": config["model"]})).model
         for net in (model.generator, model.discriminator):
             assert placed(net) == expected, variant
+
+
+def test_small_ablation_table_reads_suffixed_and_old_records(tmp_path, capsys):
+    """table.py: mean, min-max and per-seed FID of each variant, from new records (fid/ema)
+    and from records written before the suffixes (fid plus generator)."""
+    import importlib.util
+    import json
+
+    path = Path(__file__).resolve().parents[1] / "experiments/small_ablation/table.py"
+    spec = importlib.util.spec_from_file_location("small_ablation_table", path)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    records = {
+        "an16-s0": [{"results": {"fid/ema": 80.0, "kid_mean/ema": 0.09, "n_fid": 500}}],
+        "an16-s1": [{"results": {"fid": 70.0, "kid_mean": 0.07, "generator": "ema"}}],
+        "sa-s0": [{"results": {"fid/raw": 90.0, "fid/ema": 85.0, "kid_mean/ema": 0.1}}],
+    }
+    for run, record in records.items():
+        folder = tmp_path / run / "checkpoints"
+        folder.mkdir(parents=True)
+        (folder / "last.eval.json").write_text(json.dumps(record))
+    table.main(tmp_path)
+    rows = {line.split(" | ")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert rows["| AN, n = 16, in the 16x16 block"].split(" | ")[1:] == [
+        "2", "-", "-", "-", "75.0", "70.0-80.0", "80.0, 70.0", "80.0 |",
+    ]  # fmt: skip
+    assert "| 90.0 | 90.0-90.0 | 90.0 | 85.0 |" in rows["| SA: self-attention at 16x16"]
+    assert not any("SN-GAN" in r for r in rows)

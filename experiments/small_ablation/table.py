@@ -15,9 +15,10 @@ from pathlib import Path
 VARIANTS = {
     "sngan": "SN-GAN baseline (cbn only)",
     "sa": "SA: self-attention at 16x16",
-    "an16": "AN, n = 16, at 16x16",
+    "an16": "AN, n = 16, in the 16x16 block",
     "an16_after": "AN, n = 16, after the 16x16 block",
-    "an16_nossr": "AN, n = 16, without SSR",
+    "an16_nossr": "AN, n = 16, in the block, without SSR",
+    "an16_torchinit": "AN, n = 16, in the block, PyTorch-default entity init",
 }
 SHARED = {"feature_network", "n_fid", "n_intra_fid_per_class", "reference", "generators"}
 
