@@ -103,3 +103,23 @@ def test_small_ablation_table_reads_suffixed_and_old_records(tmp_path, capsys):
     ]  # fmt: skip
     assert "| 90.0 | 90.0-90.0 | 90.0 | 85.0 |" in rows["| SA: self-attention at 16x16"]
     assert not any("SN-GAN" in r for r in rows)
+
+
+def test_small_ablation_entropy_averages_logged_layout_entropy(tmp_path, capsys):
+    """entropy.py: the mean over seeds of LayoutEntropy's metrics.csv columns, per layer."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "experiments/small_ablation/entropy.py"
+    spec = importlib.util.spec_from_file_location("small_ablation_entropy", path)
+    entropy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entropy)
+    key = "layout/G.blocks.1.extra.norm/entropy"
+    for seed, value in ((0, 0.5), (1, 0.7)):
+        run = tmp_path / f"an16-s{seed}"
+        run.mkdir()
+        (run / "metrics.csv").write_text(
+            f"g_iter,loss,{key}\n10.0,1.0,{value}\n11.0,2.0,\n100.0,1.0,{value + 0.1}\n"
+        )
+    entropy.main(tmp_path)
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| an16 ")]
+    assert rows == ["| an16 | 2 | G.blocks.1.extra.norm | 0.600 | 0.700 | - | - | - | - | - |"]
