@@ -16,7 +16,6 @@ import functools
 import json
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from .cli.evaluate_generators import (
     score_generators,
 )
 from .cli.evaluate_inpaint import check_inpaint_args, evaluate_inpaint, feature_network
+from .cli.quiet import EVALUATE_NOISE, ignored_warnings
 from .cli.reference_source import check_ref, data_at, training_data
 from .metrics.data_reference import data_reference, default_cache_dir
 from .metrics.features import SOURCES
@@ -42,8 +42,6 @@ from .metrics.suite import METRICS, SampleCounts, evaluate_sampler
 from .tasks import AdversarialTask, ClassConditionalGAN, Inpainting
 
 Result = dict[str, float | int | str]
-# KID keeps every feature by design; the counts here are bounded by --num-samples.
-warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance` will save")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -280,7 +278,7 @@ def print_table(ckpt: Path, g_iter: int, result: Result) -> None:
 
 def main(argv: list[str] | None = None) -> Result:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    with command_errors():
+    with command_errors(), ignored_warnings(*EVALUATE_NOISE):
         task, ckpt = preflight.load_checkpoint(check_args(args), AdversarialTask)
         start = time.perf_counter()
         result = evaluator_for(task)(task, ckpt, args)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import sys
-import warnings
 from argparse import ArgumentError
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from .cli.lock import RunLock, launcher_rank
 from .cli.preemption import SweepPreemption
 from .cli.preflight import output_folder
 from .cli.progress import GIterProgressBar
+from .cli.quiet import FIT_NOISE, ignored_warnings
 from .cli.requeue import RequeueAtIteration
 from .cli.run_dir import (
     RunError,
@@ -40,15 +40,6 @@ from .data.failures import BadDataError, LabelRangeError, worker_message
 from .loggers import resume_loggers
 from .tasks import AdversarialTask
 from .tasks.finite import NonFiniteError
-
-# Lightning advice that does not apply here: the post-step state is what GAN checkpoints
-# should hold, and the pytree deprecation is Lightning's own.
-warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
-warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
-# The suite's DataModules resume mid-epoch exactly (data.resume): their loaders continue
-# from the restored loop counters instead of Lightning's stateful-loader protocol.
-warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before")
-warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
 
 USAGE = "usage: python -m an_lightning.fit CONFIG.yaml [--key=value ...] [--print_config]"
 DIVERGED = 3  # exit status of a run stopped by the non-finite guard (2: bad input)
@@ -228,17 +219,18 @@ def prepare(argv: list[str]) -> FitCLI:
 
 
 def main(argv: list[str] | None = None) -> None:
-    with held_output():  # a refused start prints its error line and nothing else
-        cli = prepare(sys.argv[1:] if argv is None else argv)
-        lock = RunLock(cli.run_dir)  # rank 0 holds it for the job; a no-op elsewhere
+    with ignored_warnings(*FIT_NOISE):
+        with held_output():  # a refused start prints its error line and nothing else
+            cli = prepare(sys.argv[1:] if argv is None else argv)
+            lock = RunLock(cli.run_dir)  # rank 0 holds it for the job; a no-op elsewhere
+            try:
+                lock.acquire()
+            except RunError as err:
+                fail(str(err))
         try:
-            lock.acquire()
-        except RunError as err:
-            fail(str(err))
-    try:
-        train(cli)
-    finally:
-        lock.release()
+            train(cli)
+        finally:
+            lock.release()
 
 
 def train(cli: FitCLI) -> None:

@@ -18,18 +18,16 @@ import os
 import shlex
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 from .cli import preflight
 from .cli.errors import command_errors
+from .cli.quiet import SWEEP_NOISE, ignored_warnings
 from .sweeping.command import fit_args, run_command
 from .sweeping.keys import check_parameters, check_runs
 from .sweeping.slurm import TEMPLATE, ArrayRequest, sbatch_command, submit
 from .sweeping.spec import Sweep, SweepError, grid, load_sweep
 
-# The sweeps package's pydantic models use v1 option names: noise on every import.
-warnings.filterwarnings("ignore", message="Valid config keys have changed in V2")
 # Options that only mean something with --slurm, and their defaults.
 SLURM_ONLY = {"partition": None, "gpus": 0, "max_parallel": None, "sbatch": [], "dry_run": False}
 
@@ -98,7 +96,7 @@ def run_env(sweep: Sweep) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
-    with command_errors():
+    with command_errors(), ignored_warnings(*SWEEP_NOISE):
         check_args(args)
         sweep = load_sweep(args.sweep)
         points = grid(sweep)

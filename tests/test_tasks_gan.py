@@ -143,7 +143,7 @@ def test_bf16_mixed_precision_and_diffaugment_train(digits, tmp_path):
     train(task, digits, tmp_path, precision="bf16-mixed")
     assert task.g_iter == 2
     assert all(torch.isfinite(p).all() for p in task.parameters())
-    assert "d_augment" not in task.hparams  # modules are not hyperparameters
+    assert task.hparams.d_augment["class_path"] == "an_lightning.data.augment.DiffAugment"
     assert task.d_augment.generator is task.rng.augment  # the task's checkpointed stream
     assert not torch.equal(
         task.rng.augment.get_state(), RankGenerators(0, 0, torch.device("cpu")).augment.get_state()

@@ -6,21 +6,41 @@ from lightning.pytorch.callbacks import RichProgressBar
 
 
 class GIterProgressBar(RichProgressBar):
-    """Describes the bar as ``G iter i/N`` instead of Lightning's epoch counter.
+    """Describes the bar as ``G iter i/N (epoch e)`` instead of Lightning's epoch counter.
 
     GAN runs stop on a generator-iteration budget (``max_g_steps``) with
-    ``max_epochs=-1``, which the stock bar shows as ``Epoch 15/-2``.
+    ``max_epochs=-1``, which the stock bar shows as ``Epoch 15/-2``. Only public hooks
+    and the bar's public ``progress`` / ``train_progress_bar_id`` are used: the stock
+    hooks run first, then the description is replaced.
     """
 
-    def _get_train_description(self, current_epoch: int) -> str:
-        module = self.trainer.lightning_module
-        done, total = getattr(module, "g_iter", None), module.hparams.get("max_g_steps")
+    def train_description(self, trainer, pl_module) -> str | None:
+        """``G iter i/N (epoch e)``; None (the stock text) for modules without a G budget."""
+        done, total = getattr(pl_module, "g_iter", None), pl_module.hparams.get("max_g_steps")
         if done is None or total is None:
-            return super()._get_train_description(current_epoch)
-        return f"G iter {done}/{total} (epoch {current_epoch})"
+            return None
+        return f"G iter {done}/{total} (epoch {trainer.current_epoch})"
+
+    def describe(self, trainer, pl_module, refresh: bool = True) -> None:
+        """Put ``train_description`` on the training bar, if there is one."""
+        text = self.train_description(trainer, pl_module)
+        if text is None or self.progress is None or self.train_progress_bar_id is None:
+            return
+        style = self.theme.description
+        text = f"[{style}]{text}" if style else text
+        self.progress.update(self.train_progress_bar_id, description=text)
+        if refresh:
+            self.refresh()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        super().on_train_epoch_start(trainer, pl_module)
+        self.describe(trainer, pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.progress is not None and self.train_progress_bar_id is not None:
-            description = self._get_train_description(trainer.current_epoch)
-            self.progress.update(self.train_progress_bar_id, description=description)
+        # The stock hook refreshes the bar; it creates it first after a mid-epoch resume.
+        had_bar = self.train_progress_bar_id is not None
+        if had_bar:
+            self.describe(trainer, pl_module, refresh=False)
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if not had_bar:
+            self.describe(trainer, pl_module)

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from .arch import D_ARCH, extra_slots, lookup
 from .blocks import DBlock
 from .conditions import ConditionedLayer, bind
+from .init_args import RecordsInitArgs
 from .layers import make_layers
 from .spec import LayerSpec, NormSpec
 
@@ -59,7 +60,7 @@ class ProjectionHead(LinearHead):
         return super().forward(h, y) + (self.embedding(y) * h).sum(1)
 
 
-class Discriminator(nn.Module):
+class Discriminator(RecordsInitArgs, nn.Module):
     """Class-conditional ResNet discriminator returning (B,) logits.
 
     Args:

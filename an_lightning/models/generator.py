@@ -17,13 +17,14 @@ from ..norms import norm_factory
 from .arch import G_ARCH, extra_slots, lookup
 from .blocks import GBlock
 from .conditions import ConditionedLayer, bind
+from .init_args import RecordsInitArgs
 from .layers import make_layers
 from .spec import LayerSpec, NormSpec
 
 CBN = NormSpec("cbn")
 
 
-class Generator(nn.Module):
+class Generator(RecordsInitArgs, nn.Module):
     """Class-conditional ResNet generator.
 
     Args:

@@ -11,6 +11,7 @@ import contextlib
 import io
 
 from ..cli.errors import HINT
+from ..cli.quiet import FIT_NOISE, ignored_warnings
 from .spec import Sweep, SweepError
 
 
@@ -21,21 +22,31 @@ def parse_fit_args(args: list[str]):
     from .. import fit
 
     class ParseOnly(fit.FitCLI):
-        def _set_seed(self) -> None: ...
-        def _add_instantiators(self) -> None: ...
-        def before_instantiate_classes(self) -> None: ...
-        def instantiate_classes(self) -> None: ...
-        def after_instantiate_classes(self) -> None: ...
+        """Stops right after parsing (a public hook): nothing seeded, built or written."""
+
+        def parse_arguments(self, parser, args) -> None:
+            super().parse_arguments(parser, args)
+            raise Parsed(parser, self.config)
 
     err = io.StringIO()
     try:
-        with contextlib.redirect_stderr(err):
-            cli = fit.build_cli(fit.to_cli_args(args), ParseOnly, exit_on_error=False)
+        with contextlib.redirect_stderr(err), ignored_warnings(*FIT_NOISE):
+            fit.build_cli(fit.to_cli_args(args), ParseOnly, exit_on_error=False)
+    except Parsed as done:
+        return done.parser, done.config
     except SystemExit as exc:  # the fit CLI refused: keep its message, not its usage line
         raise SweepError(_complaint(exc.code, err.getvalue())) from None
     except ArgumentError as exc:
         raise SweepError(" ".join(f"{exc} {err.getvalue()}".split())) from None
-    return cli.parser, cli.config
+    raise AssertionError("the fit CLI returned without parsing")  # parse_arguments always runs
+
+
+class Parsed(Exception):
+    """Carries the fit CLI's parser and config out of its constructor."""
+
+    def __init__(self, parser, config) -> None:
+        super().__init__("parsed")
+        self.parser, self.config = parser, config
 
 
 def _complaint(code: object, stderr: str) -> str:

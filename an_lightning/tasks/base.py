@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ..models.init_args import class_path, module_config, plain
 from ..norms import regularization_loss, set_generator
 from .finite import FiniteGuard, NonFiniteError, nonfinite_state
 from .optim import linear_decay
 from .rng import RankGenerators, gather_states, restore_states
+
+# Constructor arguments that are modules: checkpoints hold their configs, not the objects.
+NETWORK_ARGS = ("generator", "discriminator", "d_augment")
+# What LightningCLI records so that ``load_from_checkpoint`` parses class_path/init_args
+# back into modules (a public function, on Lightning's allowlist of instantiators).
+INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"
 
 
 class AdversarialTask(L.LightningModule):
@@ -57,11 +63,7 @@ class AdversarialTask(L.LightningModule):
         super().__init__()
         if max_g_steps < 1:
             raise ValueError(f"max_g_steps must be >= 1 generator iterations, got {max_g_steps}")
-        # Under LightningCLI the config (class_path/init_args of the nets) is saved, so
-        # load_from_checkpoint rebuilds the nets; elsewhere the module objects are skipped.
-        under_cli = _given_hyperparameters.get() is not None
-        modules = ["generator", "discriminator", "d_augment"]
-        self.save_hyperparameters(ignore=None if under_cli else modules)
+        self.save_config(generator=generator, discriminator=discriminator)
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator
         self.g_ema = AveragedModel(
@@ -72,6 +74,48 @@ class AdversarialTask(L.LightningModule):
         self.rng: RankGenerators | None = None
         self._pending_rng: dict[str, Tensor] | None = None
         self.guard = FiniteGuard()
+
+    # -- the config checkpoints rebuild the task from --------------------------------
+    def save_config(self, **networks: nn.Module | None) -> None:
+        """Record the constructor's arguments, ``networks`` as class_path/init_args.
+
+        Under LightningCLI (subclass mode) Lightning hands over the CLI's config, which
+        already names ``_class_path`` and the networks' configs: kept as is, so CLI
+        checkpoints do not change. A task built in plain Python gets the same layout
+        from the networks' recorded arguments (``models.init_args``), so
+        ``load_from_checkpoint`` (evaluate, sample) rebuilds it either way.
+        """
+        self.save_hyperparameters(ignore=list(NETWORK_ARGS))
+        if "_class_path" in self.hparams:
+            self.hparams.clear()  # keep the CLI's order of keys
+            self.save_hyperparameters()  # the CLI's config, networks included
+            return
+        config = {k: plain(v) for k, v in self.hparams.items()}
+        config.update(_class_path=class_path(self), _instantiator=INSTANTIATOR)
+        self.save_hyperparameters(config)
+        self.save_network_configs(**networks)
+
+    def save_network_configs(self, **networks: nn.Module | None) -> None:
+        """Add the configs of ``networks`` (None stays None) unless the CLI gave them."""
+        configs = {}
+        for name, module in networks.items():
+            if name in self.hparams:
+                continue
+            config = None if module is None else self.network_config(module)
+            if module is not None and config is None:
+                raise TypeError(
+                    f"{name} ({class_path(module)}) does not record its constructor "
+                    "arguments, so a checkpoint could not rebuild it: derive it from "
+                    "an_lightning.models.init_args.RecordsInitArgs, or build the task "
+                    "with LightningCLI"
+                )
+            configs[name] = config
+        if configs:
+            self.save_hyperparameters(configs)
+
+    def network_config(self, module: nn.Module) -> dict | None:
+        """``{"class_path", "init_args"}`` of ``module``, None if it cannot be had."""
+        return module_config(module)
 
     # -- what the task needs of its data ------------------------------------------
     @property

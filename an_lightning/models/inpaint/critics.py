@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ..init_args import RecordsInitArgs
 from .arch import CRITIC_KERNEL, CRITIC_SLOPE, GLOBAL_CRITIC, LOCAL_CRITIC
 from .patches import crop, hole_boxes, patch_size
 
@@ -41,7 +42,7 @@ class Critic(nn.Module):
         return self.score(self.features(x)).squeeze(1)
 
 
-class GlobalLocalCritic(nn.Module):
+class GlobalLocalCritic(RecordsInitArgs, nn.Module):
     """The pair of critics: ``global_critic`` on whole images, ``local_critic`` on the
     window around the hole (``patches.hole_boxes``).
 

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ...norms import NormFactory, norm_class
+from ..init_args import RecordsInitArgs
 from ..spec import NormSpec
 from .arch import ATTENTIVE, BOTTLENECK, DECODER1, DECODER2, ENCODER, STRIDE
 from .patches import composite
@@ -40,7 +41,7 @@ def mask_conditioned(spec: NormSpec) -> NormFactory:
     return factory
 
 
-class InpaintGenerator(nn.Module):
+class InpaintGenerator(RecordsInitArgs, nn.Module):
     """Coarse-to-fine inpainting generator, ``forward(image, mask) -> (coarse, final)``.
 
     Args:
