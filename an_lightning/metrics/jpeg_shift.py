@@ -32,21 +32,11 @@ from torch import Tensor, nn
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from ..cli.errors import command_errors
+from ..data.photos_data import PHOTOS
 from ..data.pipeline import image_decoder
 from ..data.preprocess import encode, sngan_resize
 from .features import InceptionFeatures, load_feature_network
 
-# scikit-image's RGB photos (PNG files but rocket, hubble_deep_field and retina, which
-# are JPEGs at several times the crop size) and scikit-learn's two sample JPEGs.
-SKIMAGE_PHOTOS = (
-    "astronaut",
-    "coffee",
-    "chelsea",
-    "rocket",
-    "immunohistochemistry",
-    "hubble_deep_field",
-    "retina",
-)
 PAIRS = {
     "A lossless vs B lossless": ("A", "lossless", "B", "lossless"),
     "A JPEG vs B JPEG": ("A", "jpeg", "B", "jpeg"),
@@ -57,11 +47,13 @@ PAIRS = {
 
 
 def real_photos() -> dict[str, Image.Image]:
-    """The RGB photos installed with scikit-image and scikit-learn, by name."""
+    """The RGB photos installed with scikit-image (the embedded photo set's; PNG files but
+    rocket, hubble_deep_field and retina, JPEGs at several times the crop size) and
+    scikit-learn's two sample JPEGs, by name."""
     from skimage import data
     from sklearn.datasets import load_sample_images
 
-    photos = {name: Image.fromarray(getattr(data, name)()) for name in SKIMAGE_PHOTOS}
+    photos = {name: Image.fromarray(getattr(data, name)()) for name in PHOTOS}
     sample = load_sample_images()
     for name, array in zip(sample.filenames, sample.images, strict=True):
         photos[Path(name).stem] = Image.fromarray(array)
