@@ -14,7 +14,7 @@ import sys
 from argparse import ArgumentError
 from pathlib import Path
 
-from lightning.pytorch import Trainer
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
@@ -35,11 +35,10 @@ from .cli.run_dir import (
     remove_temporaries,
     select_checkpoint,
 )
-from .data.base import ImageDataModule
 from .data.failures import BadDataError, LabelRangeError, worker_message
 from .loggers import resume_loggers
-from .tasks import AdversarialTask
 from .tasks.finite import NonFiniteError
+from .tasks.interface import GeneratorTask, check_callbacks, require
 
 USAGE = "usage: python -m an_lightning.fit CONFIG.yaml [--key=value ...] [--print_config]"
 DIVERGED = 3  # exit status of a run stopped by the non-finite guard (2: bad input)
@@ -160,9 +159,10 @@ def to_cli_args(argv: list[str]) -> list[str]:
 
 def build_cli(args: list[str], cli_class: type[FitCLI] = FitCLI, **parser_kwargs) -> FitCLI:
     """The fit CLI on ``args`` (already through ``to_cli_args``); ``cli_class`` may skip steps."""
+    # Any task and data module: the task is checked against the interface fit relies on.
     return cli_class(
-        AdversarialTask,
-        ImageDataModule,
+        LightningModule,
+        LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         run=False,
@@ -204,6 +204,8 @@ def prepare(argv: list[str]) -> FitCLI:
     args = to_cli_args(argv)
     try:
         cli = build_cli(args)
+        require(cli.model, GeneratorTask, "fit")
+        check_callbacks(cli.model, cli.trainer.callbacks)
         cli.model.check_data(cli.datamodule)
     except ArgumentError as err:
         if debugging():
@@ -243,7 +245,7 @@ def train(cli: FitCLI) -> None:
         done = check_compatible(ckpt, cli.model).get("g_iter", 0) if ckpt else 0
     except RunError as err:
         fail(str(err))
-    budget = cli.model.hparams.max_g_steps
+    budget = cli.model.max_g_steps
     if done >= budget:
         print(
             f"{cli.run_dir} already finished {done} generator iterations (max_g_steps "

@@ -8,13 +8,18 @@ from an_lightning.cli.progress import GIterProgressBar
 
 
 class Counting(L.LightningModule):
-    """Stands in for a GAN task: a G counter and a ``max_g_steps`` budget."""
+    """Stands in for a GAN task: it has what ``tasks.interface.GeneratorTask`` declares."""
+
+    optimizer_steps = image_size = 1
 
     def __init__(self, max_g_steps: int = 3) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.layer = torch.nn.Linear(2, 1)
+        self.max_g_steps = max_g_steps
+        self.layer = self.generator = self.g_ema = torch.nn.Linear(2, 1)
         self.g_iter = 0
+
+    def check_data(self, data) -> None:
+        pass
 
     def training_step(self, batch, batch_idx):
         self.g_iter += 1
@@ -58,8 +63,8 @@ def test_the_bar_shows_generator_iterations_and_the_epoch(tmp_path):
     assert "G iter 2/3 (epoch 0)" in bar.seen
 
 
-def test_modules_without_a_g_budget_keep_the_stock_description(tmp_path):
+def test_modules_that_are_not_generator_tasks_keep_the_stock_description(tmp_path):
     module = Counting()
-    module.hparams.pop("max_g_steps")
+    del module.max_g_steps  # no G budget: not a GeneratorTask
     bar = run(module, tmp_path)
     assert bar.seen and all(text.startswith("Epoch") for text in bar.seen)

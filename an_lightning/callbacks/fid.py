@@ -20,6 +20,7 @@ from ..metrics.features import InceptionFeatures, load_feature_network
 from ..metrics.reference import ReferenceStats
 from ..metrics.sampler import check_generators, task_sampler
 from ..metrics.suite import SampleCounts, evaluate_sampler
+from ..tasks.interface import ClassConditionalTask
 
 
 def metric_name(generator: str) -> str:
@@ -41,6 +42,8 @@ class TrainingFID(Callback):
         generators: which of ``raw`` (G) and ``ema`` to score; each costs ``num_samples``
             generated images through the feature network.
     """
+
+    task_interface = ClassConditionalTask  # samples (z, label) from g_ema and G
 
     def __init__(
         self,
@@ -79,7 +82,7 @@ class TrainingFID(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = pl_module.g_iter
-        last = step >= pl_module.hparams.max_g_steps
+        last = step >= pl_module.max_g_steps
         if step == self._done_at or not (step % self.every == 0 or last):
             return
         self._done_at = step

@@ -12,9 +12,13 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from ..tasks.interface import GeneratorTask
+
 
 class FinalCheckpoint(Callback):
     """Write ``<dirpath>/last.ckpt`` at the end of training unless it is up to date."""
+
+    task_interface = GeneratorTask  # reads g_iter
 
     def __init__(self, dirpath: Path) -> None:
         self.dirpath = Path(dirpath)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from lightning.pytorch.callbacks import RichProgressBar
 
+from ..tasks.interface import GeneratorTask
+
 
 class GIterProgressBar(RichProgressBar):
     """Describes the bar as ``G iter i/N (epoch e)`` instead of Lightning's epoch counter.
@@ -16,9 +18,9 @@ class GIterProgressBar(RichProgressBar):
 
     def train_description(self, trainer, pl_module) -> str | None:
         """``G iter i/N (epoch e)``; None (the stock text) for modules without a G budget."""
-        done, total = getattr(pl_module, "g_iter", None), pl_module.hparams.get("max_g_steps")
-        if done is None or total is None:
+        if not isinstance(pl_module, GeneratorTask):
             return None
+        done, total = pl_module.g_iter, pl_module.max_g_steps
         return f"G iter {done}/{total} (epoch {trainer.current_epoch})"
 
     def describe(self, trainer, pl_module, refresh: bool = True) -> None:

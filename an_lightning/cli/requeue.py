@@ -28,6 +28,8 @@ import lightning as L
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.callbacks import Callback
 
+from ..tasks.interface import GeneratorTask
+
 HPC = re.compile(r"^hpc_ckpt_(\d+)\.ckpt$")
 
 
@@ -47,6 +49,8 @@ def slurm_job() -> str | None:
 
 class RequeueAtIteration(Callback):
     """On SIGUSR1 under SLURM: save ``hpc_ckpt_N.ckpt`` after the current iteration, requeue."""
+
+    task_interface = GeneratorTask  # requeues on a generator-iteration boundary
 
     def __init__(self, run_dir: Path, signum: signal.Signals = signal.SIGUSR1) -> None:
         self.run_dir = Path(run_dir)

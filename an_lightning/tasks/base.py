@@ -1,15 +1,20 @@
 """What every adversarial task shares: alternating D/G steps under manual optimization.
 
-Subclasses (class-conditional GAN, inpainting) write ``training_step`` from the
-pieces here: the generator-iteration counter (Lightning's ``global_step`` counts
-every optimizer step, n_dis + 1 per iteration), the G EMA, per-rank random
-generators kept in checkpoints, the norms' regularization loss, and Adam with the
-SN-GAN linear decay driven by the G counter, and the guard that stops a diverged run
-(every tensor passed to ``log_scalars`` is watched on the device; the host looks on the
-logging cadence and before every checkpoint is written).
+A task subclass writes its losses (``discriminator_loss``, ``generator_loss``) and what it
+needs of its data; the base runs the iteration: it splits each loader batch into one
+chunk per optimizer step, takes ``n_dis`` D steps and one G step with the optimizers
+toggled, adds the norms' regularization loss, counts generator iterations (Lightning's
+``global_step`` counts every optimizer step, n_dis + 1 per iteration), updates the G
+EMA, keeps per-rank random generators in checkpoints, drives Adam's SN-GAN linear decay
+from the G counter, logs, and stops a diverged run (every logged tensor is watched on
+the device; the host looks on the logging cadence and before every checkpoint is
+written).
 """
 
 from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
 
 import lightning as L
 import torch
@@ -29,12 +34,25 @@ NETWORK_ARGS = ("generator", "discriminator", "d_augment")
 INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"
 
 
-class AdversarialTask(L.LightningModule):
-    """Base LightningModule: a generator, a discriminator, and their bookkeeping.
+Losses = tuple[Tensor, dict[str, Tensor]]  # (loss to minimise, extra values to log)
+
+
+class AdversarialTask(L.LightningModule, ABC):
+    """Base LightningModule: a generator, a discriminator, and their training iteration.
+
+    Subclasses list only the arguments they add, or whose defaults their recipe changes,
+    and pass the rest through ``**kwargs`` (jsonargparse resolves them to these). The
+    defaults here are SA-GAN's recipe.
+
+    One generator iteration consumes one loader batch: it is split into
+    ``chunks_per_batch`` equal chunks, one per D step and, for tasks whose G step reads
+    real images (``generator_reads_data``), one more for the G step. So ``batch_size``
+    is always the images one iteration consumes.
 
     Args:
         generator, discriminator: the networks (any ``nn.Module``).
         g_lr, g_betas, d_lr, d_betas: Adam of each network (GAN recipes use beta1 = 0).
+        n_dis: discriminator steps per generator step.
         lr_decay_start: G iteration where linear decay to 0 at ``max_g_steps`` begins
             (None: constant learning rates; SN-GAN decays from 0).
         ema_decay, ema_start: EMA of G (used for samples and evaluation), a plain
@@ -45,14 +63,19 @@ class AdversarialTask(L.LightningModule):
         seed: base seed of the per-rank generators (rank r uses seed + r).
     """
 
+    # Whether the G step takes a chunk of real images (inpainting) or only latents (GAN).
+    generator_reads_data: ClassVar[bool] = False
+
     def __init__(
         self,
         generator: nn.Module,
         discriminator: nn.Module,
-        g_lr: float,
-        g_betas: tuple[float, float],
-        d_lr: float,
-        d_betas: tuple[float, float],
+        *,
+        g_lr: float = 1e-4,
+        g_betas: tuple[float, float] = (0.0, 0.9),
+        d_lr: float = 4e-4,
+        d_betas: tuple[float, float] = (0.0, 0.9),
+        n_dis: int = 1,
         lr_decay_start: int | None = None,
         ema_decay: float = 0.9999,
         ema_start: int = 1000,
@@ -63,6 +86,8 @@ class AdversarialTask(L.LightningModule):
         super().__init__()
         if max_g_steps < 1:
             raise ValueError(f"max_g_steps must be >= 1 generator iterations, got {max_g_steps}")
+        if n_dis < 1:
+            raise ValueError(f"n_dis must be >= 1, got {n_dis}")
         self.save_config(generator=generator, discriminator=discriminator)
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator
@@ -117,16 +142,36 @@ class AdversarialTask(L.LightningModule):
         """``{"class_path", "init_args"}`` of ``module``, None if it cannot be had."""
         return module_config(module)
 
-    # -- what the task needs of its data ------------------------------------------
+    # -- what a task writes -------------------------------------------------------
+    @abstractmethod
+    def discriminator_loss(self, batch: tuple[Tensor, ...]) -> Losses:
+        """D's loss on one chunk of the loader batch (G is not trained here), and the
+        values to log (the last D step's are logged); ``loss/d`` is logged for you."""
+
+    @abstractmethod
+    def generator_loss(self, batch: tuple[Tensor, ...]) -> Losses:
+        """G's loss (D is not trained here) and values to log; ``loss/g`` is logged.
+        ``batch`` is the G step's chunk of real data if ``generator_reads_data``, else
+        the last D chunk, whose size sets the G step's batch."""
+
     @property
+    @abstractmethod
     def image_size(self) -> int:
         """The side of the images the task trains on."""
-        raise NotImplementedError
+
+    def after_g_iteration(self) -> None:
+        """Called once per generator iteration, after counting and logging it."""
+
+    # -- what the task needs of its data ------------------------------------------
+    @property
+    def max_g_steps(self) -> int:
+        """The run's budget of generator iterations."""
+        return self.hparams.max_g_steps
 
     @property
     def chunks_per_batch(self) -> int:
         """How many pieces one loader batch is split into (one per optimizer step)."""
-        raise NotImplementedError
+        return self.hparams.n_dis + int(self.generator_reads_data)
 
     @property
     def optimizer_steps(self) -> int:
@@ -177,6 +222,45 @@ class AdversarialTask(L.LightningModule):
         loss = regularization_loss(net)
         return 0.0 if loss is None else self.hparams.lambda_orth * loss
 
+    # -- the iteration ------------------------------------------------------------
+    def split_batch(self, batch: tuple[Tensor, ...]) -> list[tuple[Tensor, ...]]:
+        """``chunks_per_batch`` equal chunks of every tensor in ``batch``."""
+        n, size = self.chunks_per_batch, batch[0].shape[0]
+        if size < n:
+            raise ValueError(
+                f"a loader batch of {size} cannot feed n_dis={self.hparams.n_dis} D steps"
+                + (" and a generator step" if self.generator_reads_data else "")
+                + f"; set batch_size to a multiple of {n}"
+            )
+        return list(zip(*(t.tensor_split(n) for t in batch), strict=True))
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        lr_factor = self.apply_lr_schedule()
+        chunks = self.split_batch(batch)
+
+        self.toggle_optimizer(opt_d)
+        for chunk in chunks[: self.hparams.n_dis]:
+            loss_d, d_values = self.discriminator_loss(chunk)
+            self.step(opt_d, loss_d + self.regularization(self.discriminator))
+        self.untoggle_optimizer(opt_d)
+
+        self.toggle_optimizer(opt_g)
+        loss_g, g_values = self.generator_loss(chunks[-1])
+        self.step(opt_g, loss_g + self.regularization(self.generator))
+        self.untoggle_optimizer(opt_g)
+        self.end_g_iteration()
+
+        values = {"loss/d": loss_d, "loss/g": loss_g, **g_values, **d_values}
+        self.log_scalars(
+            {
+                **{k: v.detach() for k, v in values.items()},
+                "lr/g": self.hparams.g_lr * lr_factor,
+                "lr/d": self.hparams.d_lr * lr_factor,
+            }
+        )
+        self.after_g_iteration()
+
     def step(self, opt, loss: Tensor) -> None:
         """zero_grad, backward, step for one network."""
         opt.zero_grad(set_to_none=True)
@@ -189,12 +273,12 @@ class AdversarialTask(L.LightningModule):
         if self.g_iter <= self.hparams.ema_start:
             self.g_ema.n_averaged.zero_()  # the next update copies G
         self.g_ema.update_parameters(self.generator)
-        if self.g_iter >= self.hparams.max_g_steps:
+        if self.g_iter >= self.max_g_steps:
             self.trainer.should_stop = True
 
     def on_train_batch_start(self, batch, batch_idx: int) -> int | None:
         # Resuming a finished run, or max_g_steps lowered: do nothing more.
-        if self.g_iter >= self.hparams.max_g_steps:
+        if self.g_iter >= self.max_g_steps:
             self.trainer.should_stop = True
             return -1
         return None
@@ -255,7 +339,7 @@ class AdversarialTask(L.LightningModule):
         # For checkpoint names (ModelCheckpoint formats callback metrics).
         self.log("g_iter", float(self.g_iter), logger=False, on_step=True, on_epoch=False)
         every = self.trainer.log_every_n_steps if self.trainer else 1
-        last = self.g_iter >= self.hparams.max_g_steps
+        last = self.g_iter >= self.max_g_steps
         if self.g_iter % max(every, 1) == 0 or last:
             self.send_to_loggers(metrics)
             self.check_finite()

@@ -12,7 +12,7 @@ from ..loggers import log_image
 from ..models.init_args import class_path
 from ..norms import set_generator
 from ..viz import make_grid, save_png
-from .base import AdversarialTask
+from .base import AdversarialTask, Losses
 from .losses import hinge_d, hinge_g
 
 
@@ -21,10 +21,10 @@ class ClassConditionalGAN(AdversarialTask):
 
     Each loader batch holds ``n_dis`` chunks: one per D step; the G step then uses
     a fresh latent batch of the chunk size. Defaults are the SA-GAN recipe
-    (lr_G 1e-4, lr_D 4e-4, betas (0, 0.9), n_dis 1); the SN-GAN recipe is a config.
+    (lr_G 1e-4, lr_D 4e-4, betas (0, 0.9), n_dis 1, those of ``AdversarialTask``);
+    the SN-GAN recipe is a config.
 
     Args:
-        n_dis: discriminator steps per generator step.
         sample_every: write a fixed-noise EMA sample grid every this many G steps
             (0: only at the end of training).
         sample_classes: classes shown, one row each (default: the first ten).
@@ -41,38 +41,14 @@ class ClassConditionalGAN(AdversarialTask):
         self,
         generator: nn.Module,
         discriminator: nn.Module,
-        g_lr: float = 1e-4,
-        g_betas: tuple[float, float] = (0.0, 0.9),
-        d_lr: float = 4e-4,
-        d_betas: tuple[float, float] = (0.0, 0.9),
-        n_dis: int = 1,
-        lr_decay_start: int | None = None,
-        ema_decay: float = 0.9999,
-        ema_start: int = 1000,
-        lambda_orth: float = 2e-4,
-        max_g_steps: int = 100_000,
-        seed: int = 0,
+        *,
         sample_every: int = 1000,
         sample_classes: list[int] | None = None,
         samples_per_class: int = 8,
         d_augment: nn.Module | None = None,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            generator,
-            discriminator,
-            g_lr,
-            g_betas,
-            d_lr,
-            d_betas,
-            lr_decay_start,
-            ema_decay,
-            ema_start,
-            lambda_orth,
-            max_g_steps,
-            seed,
-        )
-        if n_dis < 1:
-            raise ValueError(f"n_dis must be >= 1, got {n_dis}")
+        super().__init__(generator, discriminator, **kwargs)
         self.num_classes = generator.num_classes
         if discriminator.num_classes != self.num_classes:
             raise ValueError(
@@ -98,10 +74,6 @@ class ClassConditionalGAN(AdversarialTask):
     def image_size(self) -> int:
         return self.generator.resolution
 
-    @property
-    def chunks_per_batch(self) -> int:
-        return self.hparams.n_dis
-
     def check_data(self, data) -> None:
         super().check_data(data)
         data.check_num_classes(self.num_classes)
@@ -121,42 +93,19 @@ class ClassConditionalGAN(AdversarialTask):
         y = torch.randint(self.num_classes, (n,), device=self.device, generator=g)
         return z, y
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+    def discriminator_loss(self, batch: tuple[Tensor, Tensor]) -> Losses:
         real, labels = batch
-        opt_g, opt_d = self.optimizers()
-        lr_factor = self.apply_lr_schedule()
-        n_dis = self.hparams.n_dis
-        if real.shape[0] < self.chunks_per_batch:
-            raise ValueError(f"a loader batch of {real.shape[0]} cannot feed n_dis={n_dis} D steps")
+        with torch.no_grad():
+            z, y_fake = self.latents(real.shape[0])
+            fake = self.generator(z, y_fake)
+        d_real, d_fake = self.critic(real, labels), self.critic(fake, y_fake)
+        return hinge_d(d_real, d_fake), {"d/real": d_real.mean(), "d/fake": d_fake.mean()}
 
-        self.toggle_optimizer(opt_d)
-        for x, y in zip(real.chunk(n_dis), labels.chunk(n_dis), strict=True):
-            with torch.no_grad():
-                z, y_fake = self.latents(x.shape[0])
-                fake = self.generator(z, y_fake)
-            d_real, d_fake = self.critic(x, y), self.critic(fake, y_fake)
-            loss_d = hinge_d(d_real, d_fake)
-            self.step(opt_d, loss_d + self.regularization(self.discriminator))
-        self.untoggle_optimizer(opt_d)
+    def generator_loss(self, batch: tuple[Tensor, Tensor]) -> Losses:
+        z, y_fake = self.latents(batch[0].shape[0])  # the batch only sets the size
+        return hinge_g(self.critic(self.generator(z, y_fake), y_fake)), {}
 
-        self.toggle_optimizer(opt_g)
-        z, y_fake = self.latents(x.shape[0])
-        d_gen = self.critic(self.generator(z, y_fake), y_fake)
-        loss_g = hinge_g(d_gen)
-        self.step(opt_g, loss_g + self.regularization(self.generator))
-        self.untoggle_optimizer(opt_g)
-        self.end_g_iteration()
-
-        self.log_scalars(
-            {
-                "loss/d": loss_d.detach(),
-                "loss/g": loss_g.detach(),
-                "d/real": d_real.detach().mean(),
-                "d/fake": d_fake.detach().mean(),
-                "lr/g": self.hparams.g_lr * lr_factor,
-                "lr/d": self.hparams.d_lr * lr_factor,
-            }
-        )
+    def after_g_iteration(self) -> None:
         every = self.hparams.sample_every
         if every and self.g_iter % every == 0:
             self.write_samples()

@@ -12,9 +12,9 @@ from ..data.mask_set import PRESETS, load_mask_set, make_mask_set, save_mask_set
 from ..data.masks import MaskSpec
 from ..loggers import log_image
 from ..metrics.inpainting import InpaintingScores, complete, masks_for
-from ..models.inpaint import composite, crop, hole_boxes
+from ..models.inpaint import composite
 from ..viz import make_grid, save_png
-from .base import AdversarialTask
+from .base import AdversarialTask, Losses
 from .losses import gradient_penalty, wgan_d, wgan_g
 from .reconstruction import discount_weights, weighted_l1
 
@@ -35,7 +35,8 @@ class Inpainting(AdversarialTask):
 
     Args:
         generator: ``InpaintGenerator``; discriminator: ``GlobalLocalCritic``.
-        n_dis: critic steps per generator step.
+        g_lr, g_betas, d_lr, d_betas, n_dis: as in ``AdversarialTask``, with the
+            released code's defaults.
         lambda_rec, lambda_adv, lambda_gp: loss weights.
         discount: gamma of Yu et al.'s spatially discounted L1 (0.9 in their code);
             None is the paper's plain L1.
@@ -50,10 +51,13 @@ class Inpainting(AdversarialTask):
         Other arguments: see ``AdversarialTask``.
     """
 
+    generator_reads_data = True  # the G step completes real images
+
     def __init__(
         self,
         generator: nn.Module,
         discriminator: nn.Module,
+        *,
         g_lr: float = 1e-5,
         g_betas: tuple[float, float] = (0.5, 0.9),
         d_lr: float = 1e-5,
@@ -69,29 +73,10 @@ class Inpainting(AdversarialTask):
         eval_mask_seed: int = 0,
         eval_presets: tuple[str, ...] = PRESETS,
         panel_rows: int = 4,
-        lr_decay_start: int | None = None,
-        ema_decay: float = 0.9999,
-        ema_start: int = 1000,
-        lambda_orth: float = 2e-4,
-        max_g_steps: int = 100_000,
-        seed: int = 0,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            generator,
-            discriminator,
-            g_lr,
-            g_betas,
-            d_lr,
-            d_betas,
-            lr_decay_start,
-            ema_decay,
-            ema_start,
-            lambda_orth,
-            max_g_steps,
-            seed,
-        )
-        if n_dis < 1:
-            raise ValueError(f"n_dis must be >= 1, got {n_dis}")
+        recipe = dict(g_lr=g_lr, g_betas=g_betas, d_lr=d_lr, d_betas=d_betas, n_dis=n_dis)
+        super().__init__(generator, discriminator, **recipe, **kwargs)
         unknown = sorted(set(eval_presets) - set(PRESETS))
         if unknown or not eval_presets:
             raise ValueError(f"eval_presets {unknown or '[]'} invalid; choose from {PRESETS}")
@@ -112,81 +97,49 @@ class Inpainting(AdversarialTask):
         return self.mask_spec.sample(images.shape[0], tuple(images.shape[2:]), g).to(images)
 
     def critic_loss(self, real: Tensor, fake: Tensor, mask: Tensor) -> tuple[Tensor, ...]:
-        """(loss, E[D(real)], E[D(fake)], penalty) summed over the global and local critic."""
+        """(loss, E[D(real)], E[D(fake)], penalty) summed over the global and local critic.
+
+        Each critic gets its own gradient penalty (Yu et al.), the local one on the
+        windows the critic crops (``GlobalLocalCritic.patches``).
+        """
         d, g = self.discriminator, self.rng.latent if self.rng is not None else None
-        boxes, size = hole_boxes(mask), d.patch
-        pairs = [
-            (d.global_critic, real, fake),
-            (d.local_critic, crop(real, boxes, size), crop(fake, boxes, size)),
-        ]
-        loss = penalty = real_score = fake_score = 0.0
-        for critic, x, y in pairs:
-            s_real, s_fake = critic(torch.cat([x, y])).chunk(2)
+        scores = d(torch.cat([real, fake]), torch.cat([mask, mask]))
+        inputs = [(real, fake), (d.patches(real, mask), d.patches(fake, mask))]
+        critics = (d.global_critic, d.local_critic)
+        loss = real_score = fake_score = penalty = 0.0
+        for score in scores:
+            s_real, s_fake = score.chunk(2)
             loss = loss + wgan_d(s_real, s_fake)
-            penalty = penalty + gradient_penalty(critic, x, y, generator=g)
             real_score, fake_score = real_score + s_real.mean(), fake_score + s_fake.mean()
+        for critic, (x, y) in zip(critics, inputs, strict=True):
+            penalty = penalty + gradient_penalty(critic, x, y, generator=g)
         return loss + self.hparams.lambda_gp * penalty, real_score, fake_score, penalty
 
-    def generator_loss(self, real: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def reconstruction_and_adversarial(self, real: Tensor, mask: Tensor) -> tuple[Tensor, ...]:
         """(total, reconstruction, adversarial) of one generator step."""
-        hp, d = self.hparams, self.discriminator
+        hp = self.hparams
         coarse, final = self.generator(real, mask)
         weights = discount_weights(mask, hp.discount)
         rec = weighted_l1(coarse, real, weights) + weighted_l1(final, real, weights)
-        fake = composite(final, real, mask)
-        patches = crop(fake, hole_boxes(mask), d.patch)
-        adv = wgan_g(d.global_critic(fake)) + wgan_g(d.local_critic(patches))
+        global_score, local_score = self.discriminator(composite(final, real, mask), mask)
+        adv = wgan_g(global_score) + wgan_g(local_score)
         return hp.lambda_rec * rec + hp.lambda_adv * adv, rec, adv
 
     @property
     def image_size(self) -> int:
         return self.discriminator.image_size
 
-    @property
-    def chunks_per_batch(self) -> int:
-        return self.hparams.n_dis + 1
+    def discriminator_loss(self, batch: tuple[Tensor, Tensor]) -> Losses:
+        real, mask = batch[0], self.sample_masks(batch[0])
+        with torch.no_grad():
+            fake = composite(self.generator(real, mask)[1], real, mask)
+        loss, d_real, d_fake, penalty = self.critic_loss(real, fake, mask)
+        return loss, {"d/real": d_real, "d/fake": d_fake, "d/gp": penalty}
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        real, _ = batch
-        opt_g, opt_d = self.optimizers()
-        lr_factor = self.apply_lr_schedule()
-        n_dis = self.hparams.n_dis
-        if real.shape[0] < self.chunks_per_batch:
-            raise ValueError(
-                f"a loader batch of {real.shape[0]} cannot feed n_dis={n_dis} critic steps "
-                f"and a generator step; set batch_size to a multiple of {self.chunks_per_batch}"
-            )
-        chunks = real.tensor_split(self.chunks_per_batch)
-
-        self.toggle_optimizer(opt_d)
-        for x in chunks[:-1]:
-            mask = self.sample_masks(x)
-            with torch.no_grad():
-                fake = composite(self.generator(x, mask)[1], x, mask)
-            loss_d, d_real, d_fake, penalty = self.critic_loss(x, fake, mask)
-            self.step(opt_d, loss_d + self.regularization(self.discriminator))
-        self.untoggle_optimizer(opt_d)
-
-        self.toggle_optimizer(opt_g)
-        x = chunks[-1]
-        loss_g, rec, adv = self.generator_loss(x, self.sample_masks(x))
-        self.step(opt_g, loss_g + self.regularization(self.generator))
-        self.untoggle_optimizer(opt_g)
-        self.end_g_iteration()
-
-        self.log_scalars(
-            {
-                "loss/d": loss_d.detach(),
-                "loss/g": loss_g.detach(),
-                "loss/l1": rec.detach(),
-                "loss/adv": adv.detach(),
-                "d/real": d_real.detach(),
-                "d/fake": d_fake.detach(),
-                "d/gp": penalty.detach(),
-                "lr/g": self.hparams.g_lr * lr_factor,
-                "lr/d": self.hparams.d_lr * lr_factor,
-            }
-        )
+    def generator_loss(self, batch: tuple[Tensor, Tensor]) -> Losses:
+        real = batch[0]
+        loss, rec, adv = self.reconstruction_and_adversarial(real, self.sample_masks(real))
+        return loss, {"loss/l1": rec, "loss/adv": adv}
 
     # -- validation: fixed masks, scores and a sample panel -----------------------
     def mask_folder(self) -> Path:
