@@ -1,5 +1,7 @@
 """The AN layer: identity at init, SSR math, determinism, independence, gradients."""
 
+import inspect
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,6 +16,7 @@ from an_lightning.norms import (
     set_generator,
 )
 from an_lightning.norms.functional import regional_stats
+from an_lightning.norms.registry import norm_options
 
 
 def make_an(c: int = 16, seed: int = 0, name: str = "an", **options):
@@ -218,6 +221,21 @@ def test_removed_mode_option_names_the_new_norm():
         make_an(name="an_official", mode="official_code")
     paper = make_an(mode="paper")  # old configs that spelled out the default still build
     assert torch.equal(paper.layout.weight, make_an().layout.weight)
+
+
+def test_each_variant_lists_every_option_with_its_own_defaults():
+    """The options live once in the base; the registry still sees all of them."""
+    shared = dict(n=16, ssr=True, tau=0.1, t_init=0.1, variance="paper")
+    shared |= dict(statistics="instance", keep_layout=True, layout_init="normal", momentum=0.1)
+    own = {
+        "an": dict(pool=True, eps=1e-5, affine=True, mode="paper"),
+        "an_official": dict(pool=False, eps=1e-7, affine=False),
+    }
+    for name, defaults in own.items():
+        options = norm_options(name)
+        assert {k: p.default for k, p in options.items()} == shared | defaults
+        assert list(options)[:3] == ["n", "ssr", "pool"]  # the base's order
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in options.values())
 
 
 def test_an_official_clamps_t():

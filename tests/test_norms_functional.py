@@ -1,11 +1,18 @@
 """regional_norm against the literal Algorithm 1, and its memory/precision promises."""
 
+import inspect
+
 import pytest
 import torch
 from reference_an import naive_regional_norm
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from an_lightning.norms.functional import apply_regional, orthogonality_loss, regional_norm
+from an_lightning.norms.functional import (
+    apply_regional,
+    orthogonality_loss,
+    regional_affine,
+    regional_norm,
+)
 
 
 def random_layout(b: int, n: int, h: int, w: int, sharpness: float = 3.0) -> torch.Tensor:
@@ -192,6 +199,16 @@ def test_rejects_mismatched_shapes_and_options():
         regional_norm(x, torch.rand(2, 2, 4, 4), variance="bogus")
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         regional_norm(x[0], torch.rand(2, 2, 4, 4))
+
+
+def test_regional_norm_is_regional_affine_applied():
+    torch.manual_seed(0)
+    x, layout = torch.randn(2, 3, 4, 5), random_layout(2, 2, 4, 5).float()
+    kwargs = dict(eps=1e-3, variance="weighted", statistics="batch", official_mean=True)
+    want = apply_regional(x, layout, *regional_affine(x, layout, **kwargs))
+    assert torch.equal(regional_norm(x, layout, **kwargs), want)
+    params = inspect.signature(regional_norm).parameters  # help() shows the real arguments
+    assert list(params) == list(inspect.signature(regional_affine).parameters)
 
 
 def test_orthogonality_loss():

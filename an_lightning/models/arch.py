@@ -18,8 +18,13 @@ first conv) or after it (``docs/method.md``, "Placement").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from torch import nn
+
+from ..norms import NormFactory
+from .conditions import ConditionedLayer
 from .spec import LayerSpec, NormSpec, layer_spec
 
 
@@ -96,3 +101,30 @@ def extra_slots(
             )
         slots[resolutions.index(res)] = layer_spec(spec)
     return slots
+
+
+def place_extra(
+    spec: LayerSpec | None,
+    channels: int,
+    bound: Callable[[NormSpec], tuple[NormFactory, nn.Module]],
+    make_block: Callable[..., nn.Module],
+) -> tuple[nn.Module, list[nn.Module]]:
+    """(block, layers after it) for one block slot of G or D.
+
+    ``spec``'s layer (on ``channels`` features, its ``cond`` from ``bound(spec)``)
+    goes where its ``placement`` says: into ``make_block(extra=layer)`` for
+    ``in_block``, into the returned list for ``after_block``; None means no extra
+    layer. The in-block layer is built before its block and the after-block one
+    after it, the order in which both networks have always drawn their initial
+    weights, so a seed still gives the same networks.
+    """
+
+    def layer(placement: str) -> ConditionedLayer | None:
+        if spec is None or spec.placement != placement:
+            return None
+        factory, cond = bound(spec)
+        return ConditionedLayer(factory(channels), cond)
+
+    block = make_block(extra=layer("in_block"))
+    after = layer("after_block")
+    return block, [] if after is None else [after]

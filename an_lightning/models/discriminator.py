@@ -10,15 +10,16 @@ D pools at the end of its blocks, so at 128 px that layer sees 64x64 features
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .arch import D_ARCH, extra_slots, lookup
+from .arch import D_ARCH, extra_slots, lookup, place_extra
 from .blocks import DBlock
-from .conditions import ConditionedLayer, bind
+from .conditions import bind
 from .init_args import RecordsInitArgs
 from .layers import make_layers
 from .spec import LayerSpec, NormSpec
@@ -111,19 +112,12 @@ class Discriminator(RecordsInitArgs, nn.Module):
         cin = 3
         for i, (mult, down) in enumerate(zip(arch.out_mult, arch.downsample, strict=True)):
             cout = mult * ch
-            spec = slots.get(i)
-            inner = None
-            if spec is not None and spec.placement == "in_block":
-                factory, cond = bound(spec)
-                inner = ConditionedLayer(factory(cout), cond)
-            block = DBlock(
-                cin, cout, layers, which_norm, downsample=down, preactivation=i > 0, extra=inner
+            make_block = functools.partial(
+                DBlock, cin, cout, layers, which_norm, downsample=down, preactivation=i > 0
             )
+            block, after = place_extra(slots.get(i), cout, bound, make_block)
             self.blocks.append(block)
-            stages = nn.ModuleList()
-            if spec is not None and spec.placement == "after_block":
-                factory, cond = bound(spec)
-                stages.append(ConditionedLayer(factory(cout), cond))
+            stages = nn.ModuleList(after)
             if concat and i + 1 == arch.embed_at:
                 stages.append(ConcatEmbedding(layers.embedding(num_classes, embed_dim)))
                 cout += embed_dim

@@ -9,14 +9,16 @@ placement of self-attention (``docs/method.md``, "Placement").
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..norms import norm_factory
-from .arch import G_ARCH, extra_slots, lookup
+from .arch import G_ARCH, extra_slots, lookup, place_extra
 from .blocks import GBlock
-from .conditions import ConditionedLayer, bind
+from .conditions import bind
 from .init_args import RecordsInitArgs
 from .layers import make_layers
 from .spec import LayerSpec, NormSpec
@@ -71,19 +73,12 @@ class Generator(RecordsInitArgs, nn.Module):
         for i, (cin, cout, up) in enumerate(
             zip(arch.in_mult, arch.out_mult, arch.upsample, strict=True)
         ):
-            spec = slots.get(i)
-            inner = None
-            if spec is not None and spec.placement == "in_block":
-                factory, cond = bound(spec)
-                inner = ConditionedLayer(factory(cout * ch), cond)
-            self.blocks.append(
-                GBlock(cin * ch, cout * ch, layers, which_norm, upsample=up, extra=inner)
+            make_block = functools.partial(
+                GBlock, cin * ch, cout * ch, layers, which_norm, upsample=up
             )
-            stages = nn.ModuleList()
-            if spec is not None and spec.placement == "after_block":
-                factory, cond = bound(spec)
-                stages.append(ConditionedLayer(factory(cout * ch), cond))
-            self.after.append(stages)
+            block, after = place_extra(slots.get(i), cout * ch, bound, make_block)
+            self.blocks.append(block)
+            self.after.append(nn.ModuleList(after))
         last = arch.out_mult[-1] * ch
         self.out_norm = norm_factory("bn")(last)
         self.out_conv = layers.conv(last, 3)

@@ -37,6 +37,12 @@ class AttentiveNormBase(Norm):
 
     Initialisation draws from torch's global RNG in a fixed order (layout, key,
     query, value), so ``seed_everything`` fixes the weights.
+
+    The options (documented on ``AttentiveNorm``) are declared once, here, with
+    the defaults both variants share; ``pool``, ``eps`` and ``affine`` have none,
+    so each variant must state its own. Subclasses redeclare only those and pass
+    the rest on as ``**options``; ``Norm`` merges the signatures, so the registry
+    checks and lists every option with the variant's defaults.
     """
 
     key_bias: ClassVar[bool]  # k and q have a bias (TF's conv2d default) or not (the paper)
@@ -46,18 +52,18 @@ class AttentiveNormBase(Norm):
         self,
         num_features: int,
         *,
-        n: int,
-        ssr: bool,
+        n: int = 16,
+        ssr: bool = True,
         pool: bool,
-        tau: float,
-        t_init: float,
-        variance: str,
-        statistics: str,
+        tau: float = 0.1,
+        t_init: float = 0.1,
+        variance: str = "paper",
+        statistics: str = "instance",
         eps: float,
         affine: bool,
-        keep_layout: bool,
-        layout_init: Literal["normal", "torch"],
-        momentum: float,
+        keep_layout: bool = True,
+        layout_init: Literal["normal", "torch"] = "normal",
+        momentum: float = 0.1,
     ) -> None:
         super().__init__()
         if layout_init not in LAYOUT_INITS:
@@ -190,7 +196,7 @@ class AttentiveNorm(AttentiveNormBase):
         pool: 2x2 max-pool k(x) before sampling (the paper).
         tau: softmax temperature factor, S = softmax(tau * (t * F + f(x))).
         t_init: initial value of the learnable per-entity SSR weight t.
-        variance: ``"paper"`` (Algorithm 1) or ``"weighted"``; see ``regional_norm``.
+        variance: ``"paper"`` (Algorithm 1) or ``"weighted"``; see ``regional_affine``.
         statistics: ``"instance"`` (paper) or ``"batch"`` (the paper's ablation).
             Batch statistics behave like BN (docs/method.md section 5): training
             pools each (channel, region) over the batch and updates float32
@@ -216,19 +222,12 @@ class AttentiveNorm(AttentiveNormBase):
     def __init__(
         self,
         num_features: int,
-        n: int = 16,
-        ssr: bool = True,
+        *,
         pool: bool = True,
-        tau: float = 0.1,
-        t_init: float = 0.1,
-        variance: str = "paper",
-        statistics: str = "instance",
         eps: float = 1e-5,
         affine: bool = True,
-        keep_layout: bool = True,
-        layout_init: Literal["normal", "torch"] = "normal",
-        momentum: float = 0.1,
         mode: str = "paper",
+        **options: Any,
     ) -> None:
         if mode == "official_code":
             raise ValueError(
@@ -237,21 +236,7 @@ class AttentiveNorm(AttentiveNormBase):
             )
         if mode != "paper":
             raise ValueError(f"an mode={mode!r}: the option is removed; use an or an_official")
-        super().__init__(
-            num_features,
-            n=n,
-            ssr=ssr,
-            pool=pool,
-            tau=tau,
-            t_init=t_init,
-            variance=variance,
-            statistics=statistics,
-            eps=eps,
-            affine=affine,
-            keep_layout=keep_layout,
-            layout_init=layout_init,
-            momentum=momentum,
-        )
+        super().__init__(num_features, pool=pool, eps=eps, affine=affine, **options)
 
     def ssr_active(self) -> bool:
         return self.ssr and self.training
@@ -281,7 +266,8 @@ class OfficialAttentiveNorm(AttentiveNormBase):
     eval mode, keys are not pooled, the orthogonality loss is the signed sum of
     W W^T - I, eps is 1e-7, there is no affine, and k, q, v follow TF's
     ``conv2d`` defaults (Glorot-uniform kernel, zero bias). The options are
-    those of ``AttentiveNorm`` (``mode`` aside) with the released code's defaults.
+    those of ``AttentiveNorm`` (``mode`` aside); only the defaults that the
+    released code changes (``pool``, ``eps``, ``affine``) are declared here.
     Checkpoints written before k and q had biases are refused with a message
     saying how to load them.
     """
@@ -292,34 +278,13 @@ class OfficialAttentiveNorm(AttentiveNormBase):
     def __init__(
         self,
         num_features: int,
-        n: int = 16,
-        ssr: bool = True,
+        *,
         pool: bool = False,
-        tau: float = 0.1,
-        t_init: float = 0.1,
-        variance: str = "paper",
-        statistics: str = "instance",
         eps: float = 1e-7,
         affine: bool = False,
-        keep_layout: bool = True,
-        layout_init: Literal["normal", "torch"] = "normal",
-        momentum: float = 0.1,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            num_features,
-            n=n,
-            ssr=ssr,
-            pool=pool,
-            tau=tau,
-            t_init=t_init,
-            variance=variance,
-            statistics=statistics,
-            eps=eps,
-            affine=affine,
-            keep_layout=keep_layout,
-            layout_init=layout_init,
-            momentum=momentum,
-        )
+        super().__init__(num_features, pool=pool, eps=eps, affine=affine, **options)
         self.register_load_state_dict_pre_hook(_refuse_biasless_official_checkpoint)
 
     def make_value(self, channels: int) -> nn.Module:

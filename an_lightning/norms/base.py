@@ -7,6 +7,7 @@ labels for ``cbn``, a spatial map for ``spade``) and is ignored by the others.
 
 from __future__ import annotations
 
+import inspect
 from typing import ClassVar
 
 import torch
@@ -37,10 +38,21 @@ class Norm(nn.Module):
     ``cond_kind`` names what ``cond`` must be (``"labels"``, ``"map"``) or is
     None for unconditional norms. ``generator`` is the ``torch.Generator`` a norm
     that samples (AN's self-sampling) draws from; None means torch's global RNG.
+
+    A subclass ``__init__`` may declare only the options it adds or whose
+    defaults it changes and forward the rest as ``**options`` to its base: its
+    signature is then the base's with those changes (``inherit_options``), so the
+    registry's option check and ``help()`` see every option with this class's
+    defaults.
     """
 
     cond_kind: ClassVar[str | None] = None
     generator: torch.Generator | None = None
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in vars(cls):
+            inherit_options(cls)
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         raise NotImplementedError
@@ -58,3 +70,27 @@ class Norm(nn.Module):
                 f"{what.get(self.cond_kind or '', 'its condition')}"
             )
         return cond
+
+
+def inherit_options(cls: type) -> None:
+    """Resolve ``**options`` of ``cls.__init__`` into its base's parameters.
+
+    The registry reads a norm's options from ``inspect.signature``, which would
+    otherwise show a bare ``**options`` (no names to check, none to list). The
+    result keeps the base's order, takes this class's parameter where it redeclares
+    one (its default), and appends the ones it adds before the base's ``**``, if
+    any. An ``__init__`` without ``**`` is left as written.
+    """
+    init = vars(cls)["__init__"]
+    own = inspect.signature(init).parameters
+    var = [p for p in own.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
+    if not var:
+        return
+    base = inspect.signature(super(cls, cls).__init__).parameters
+    merged = [own.get(name, p) for name, p in base.items()]
+    tail = [p for p in merged if p.kind is inspect.Parameter.VAR_KEYWORD]
+    merged = [p for p in merged if p not in tail]
+    added = [p for name, p in own.items() if name not in base and p is not var[0]]
+    init.__signature__ = inspect.Signature(
+        merged + added + tail, return_annotation=inspect.signature(init).return_annotation
+    )

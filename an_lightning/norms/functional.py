@@ -8,6 +8,9 @@ here they are batched matrix products with O((C + n) * H * W) memory instead.
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -49,7 +52,7 @@ def regional_stats(
 ) -> tuple[Tensor, Tensor]:
     """Per-region mean and variance (B, C, n), or (1, C, n) with batch statistics.
 
-    The arguments are those of ``regional_norm``. Computed in float32 (float64 for
+    The arguments are those of ``regional_affine``. Computed in float32 (float64 for
     float64 input) even under autocast: the expansion s2 - 2 mu s1 + HW mu^2
     cancels catastrophically in half precision. The variance is clamped at 0.
     """
@@ -90,10 +93,22 @@ def regional_affine(
 ) -> tuple[Tensor, Tensor]:
     """Per-region ``scale`` and ``shift`` (B, C, n), with Xbar = X * (scale @ S) + shift @ S.
 
-    scale = beta / (sigma + eps) and shift = alpha - mu * scale; the arguments are
-    those of ``regional_norm``. ``stats`` = (mean, var), each broadcastable to
-    (B, C, n), normalises with given statistics instead of measuring them (batch
-    statistics at eval time use running averages, as BN does).
+    scale = beta / (sigma + eps) and shift = alpha - mu * scale.
+
+    Args:
+        x: features (B, C, H, W).
+        layout: soft layout S (B, n, H, W), summing to 1 over n.
+        beta, alpha: per-channel, per-region affine (C, n), or (C, 1) shared by
+            the regions as in Algorithm 1's shapes; None means 1 and 0.
+        eps: added to the region mass and to sigma.
+        variance: ``"paper"`` is Algorithm 1, sum_p (X S - mu)^2 / cnt;
+            ``"weighted"`` is the weighted variance sum_p S (X - mu)^2 / cnt.
+        statistics: ``"instance"`` (per sample, the paper) or ``"batch"`` (regions
+            pooled over the batch: the paper's "batch statistics" ablation).
+        official_mean: divide mu by H*W as the authors' released TF code does.
+        stats: (mean, var), each broadcastable to (B, C, n), to normalise with
+            instead of measured statistics (batch statistics at eval time use
+            running averages, as BN does).
     """
     _check_inputs(x, layout, variance, statistics)
     b, c = x.shape[:2]
@@ -200,47 +215,18 @@ class _ApplyRegional(torch.autograd.Function):
         return gx, gs, gscale, gshift, (g if ctx.has_residual else None)
 
 
-def regional_norm(
-    x: Tensor,
-    layout: Tensor,
-    beta: Tensor | None = None,
-    alpha: Tensor | None = None,
-    eps: float = 1e-5,
-    variance: str = "paper",
-    *,
-    statistics: str = "instance",
-    official_mean: bool = False,
-    stats: tuple[Tensor, Tensor] | None = None,
-) -> Tensor:
+def regional_norm(x: Tensor, layout: Tensor, *args: Any, **kwargs: Any) -> Tensor:
     """Normalise every channel of ``x`` inside each soft region of ``layout``.
 
     Returns Xbar = sum_k ((X - mu_k) / (sigma_k + eps) * beta_k + alpha_k) * S_k.
-
-    Args:
-        x: features (B, C, H, W).
-        layout: soft layout S (B, n, H, W), summing to 1 over n.
-        beta, alpha: per-channel, per-region affine (C, n), or (C, 1) shared by
-            the regions as in Algorithm 1's shapes; None means 1 and 0.
-        eps: added to the region mass and to sigma.
-        variance: ``"paper"`` is Algorithm 1, sum_p (X S - mu)^2 / cnt;
-            ``"weighted"`` is the weighted variance sum_p S (X - mu)^2 / cnt.
-        statistics: ``"instance"`` (per sample, the paper) or ``"batch"`` (regions
-            pooled over the batch: the paper's "batch statistics" ablation).
-        official_mean: divide mu by H*W as the authors' released TF code does.
-        stats: (mean, var) to normalise with instead of measured statistics.
+    The arguments are those of ``regional_affine`` (documented there), forwarded
+    as they are so that the two cannot drift apart.
     """
-    scale, shift = regional_affine(
-        x,
-        layout,
-        beta,
-        alpha,
-        eps,
-        variance,
-        statistics=statistics,
-        official_mean=official_mean,
-        stats=stats,
-    )
-    return apply_regional(x, layout, scale, shift)
+    return apply_regional(x, layout, *regional_affine(x, layout, *args, **kwargs))
+
+
+# help() and inspect show the real arguments rather than *args, **kwargs.
+regional_norm.__signature__ = inspect.signature(regional_affine).replace(return_annotation="Tensor")
 
 
 def orthogonality_loss(weight: Tensor, signed: bool = False) -> Tensor:
