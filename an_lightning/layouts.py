@@ -14,66 +14,32 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-
-from .cli import preflight
-from .cli.errors import command_errors
+from .cli import generator_args
 from .viz import save_png
-from .viz.layouts import layout_panels, network_layouts
+from .viz.layouts import layout_panels, task_layouts
 
 if TYPE_CHECKING:
     from .tasks import ClassConditionalGAN
 
+FIRST_CLASSES = 4  # the default --classes
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m an_lightning.layouts", description=__doc__)
-    p.add_argument("checkpoint", help="a run directory (its last.ckpt) or a .ckpt file")
-    p.add_argument("--out", type=Path, required=True, help="output folder (created)")
-    p.add_argument("--classes", type=int, nargs="+", help="default: the first four classes")
-    p.add_argument("--per-class", type=int, default=2)
+    generator_args.add_input_args(p, per_class=2, classes_help="default: the first four classes")
     p.add_argument("--layers", nargs="+", help="layer names as listed by --list (default: all)")
     p.add_argument("--list", action="store_true", help="print the layers that have layouts")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--raw", action="store_true", help="use G itself instead of its EMA")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    generator_args.add_generator_args(p, raw_help="use G itself instead of its EMA")
     return p.parse_args(argv)
 
 
 def check_args(args: argparse.Namespace) -> Path:
     """The checkpoint file, once every argument is known to be usable (nothing written)."""
-    preflight.at_least(args.per_class, 1, "--per-class")
-    negative = [c for c in args.classes or [] if c < 0]
-    if negative:
-        raise ValueError(f"--classes {negative} are negative: class ids start at 0")
-    if not args.list:  # --list writes nothing
-        preflight.output_folder(args.out, "--out")
-    preflight.device(args.device)
-    from .cli.checkpoint import resolve_checkpoint  # imports Lightning: after the checks
-
-    return resolve_checkpoint(args.checkpoint)
-
-
-def task_layouts(
-    task: ClassConditionalGAN, classes: list[int], per_class: int, seed: int, raw=False
-):
-    """(generated images, {layer: layout}) for ``per_class`` images of each class."""
-    k = task.num_classes
-    bad = [c for c in classes if not 0 <= c < k]
-    if bad:
-        raise ValueError(
-            f"--classes {bad} outside [0, {k}): the model has {k} classes; pick ids 0..{k - 1}"
-        )
-    g = task.generator if raw else task.g_ema.module
-    device = next(g.parameters()).device
-    z = torch.randn(
-        len(classes) * per_class, g.z_dim, generator=torch.Generator().manual_seed(seed)
-    )
-    y = torch.tensor(classes).repeat_interleave(per_class)
-    return network_layouts(g, z.to(device), y.to(device), task.discriminator)
+    return generator_args.check_args(args, writes=not args.list)  # --list writes nothing
 
 
 def write_layouts(task: ClassConditionalGAN, args: argparse.Namespace) -> list[Path]:
-    classes = args.classes if args.classes is not None else list(range(min(task.num_classes, 4)))
+    classes = generator_args.chosen_classes(args, task.num_classes, FIRST_CLASSES)
     task.to(args.device)
     images, found = task_layouts(task, classes, args.per_class, args.seed, args.raw)
     if not found:
@@ -95,17 +61,7 @@ def write_layouts(task: ClassConditionalGAN, args: argparse.Namespace) -> list[P
 
 def main(argv: list[str] | None = None) -> list[Path]:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    with command_errors():
-        ckpt = check_args(args)
-        from .tasks import ClassConditionalGAN
-
-        task, ckpt = preflight.load_checkpoint(ckpt, ClassConditionalGAN)
-        paths = write_layouts(task, args)
-    if paths:
-        print(
-            f"{len(paths)} pictures from {ckpt} (generator iteration {task.g_iter}) in {args.out}"
-        )
-    return paths
+    return generator_args.run(args, check_args, write_layouts)
 
 
 if __name__ == "__main__":

@@ -20,41 +20,27 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .cli import preflight
-from .cli.errors import command_errors
+from .cli import generator_args
 from .viz import make_grid, save_png
 
 if TYPE_CHECKING:
     from .tasks import ClassConditionalGAN
 
+FIRST_CLASSES = 10  # the default --classes
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m an_lightning.sample", description=__doc__)
-    p.add_argument("checkpoint", help="a run directory (its last.ckpt) or a .ckpt file")
-    p.add_argument("--out", type=Path, required=True, help="output folder (created)")
-    p.add_argument("--classes", type=int, nargs="+", help="default: the first ten classes")
-    p.add_argument("--per-class", type=int, default=8)
+    generator_args.add_input_args(p, per_class=8, classes_help="default: the first ten classes")
     p.add_argument("--random", type=int, default=64, help="random-class samples (0: none)")
     p.add_argument("--steps", type=int, default=8, help="columns of each interpolation row")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--raw", action="store_true", help="sample G itself instead of its EMA")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    generator_args.add_generator_args(p, raw_help="sample G itself instead of its EMA")
     return p.parse_args(argv)
 
 
 def check_args(args: argparse.Namespace) -> Path:
     """The checkpoint file, once every argument is known to be usable (nothing written)."""
-    preflight.at_least(args.per_class, 1, "--per-class")
-    preflight.at_least(args.random, 0, "--random")
-    preflight.at_least(args.steps, 2, "--steps")
-    negative = [c for c in args.classes or [] if c < 0]
-    if negative:
-        raise ValueError(f"--classes {negative} are negative: class ids start at 0")
-    preflight.output_folder(args.out, "--out")
-    preflight.device(args.device)
-    from .cli.checkpoint import resolve_checkpoint  # imports Lightning: after the checks
-
-    return resolve_checkpoint(args.checkpoint)
+    return generator_args.check_args(args, {"--random": 0, "--steps": 2})
 
 
 @torch.no_grad()
@@ -93,13 +79,8 @@ def _run(g: nn.Module, z: Tensor, y: Tensor, batch: int = 64) -> Tensor:
 def write_samples(task: ClassConditionalGAN, args: argparse.Namespace) -> list[Path]:
     """All pictures of the module doc; returns their paths."""
     k = task.num_classes
-    classes = args.classes if args.classes is not None else list(range(min(k, 10)))
-    bad = [c for c in classes if not 0 <= c < k]
-    if bad:
-        raise ValueError(
-            f"--classes {bad} outside [0, {k}): the model has {k} classes; pick ids 0..{k - 1}"
-        )
-    g = (task.generator if args.raw else task.g_ema.module).eval().to(args.device)
+    classes = generator_args.chosen_classes(args, k, FIRST_CLASSES)
+    g = generator_args.chosen_generator(task, args).eval().to(args.device)
     rng = torch.Generator().manual_seed(args.seed)
     cols = args.per_class
     rows = class_rows(g, classes, cols, rng)
@@ -119,14 +100,7 @@ def write_samples(task: ClassConditionalGAN, args: argparse.Namespace) -> list[P
 
 def main(argv: list[str] | None = None) -> list[Path]:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    with command_errors():
-        ckpt = check_args(args)
-        from .tasks import ClassConditionalGAN
-
-        task, ckpt = preflight.load_checkpoint(ckpt, ClassConditionalGAN)
-        paths = write_samples(task, args)
-    print(f"{len(paths)} pictures from {ckpt} (generator iteration {task.g_iter}) in {args.out}")
-    return paths
+    return generator_args.run(args, check_args, write_samples)
 
 
 if __name__ == "__main__":

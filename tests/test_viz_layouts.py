@@ -1,5 +1,8 @@
 """Layout pictures: argmax colours, soft maps, and a pass that leaves the nets as it found them."""
 
+from types import SimpleNamespace
+
+import pytest
 import torch
 
 from an_lightning.models import Discriminator, Generator, NormSpec
@@ -9,6 +12,7 @@ from an_lightning.viz.layouts import (
     layout_panels,
     network_layouts,
     soft_maps,
+    task_layouts,
 )
 
 
@@ -57,3 +61,23 @@ def test_network_layouts_cover_g_and_d_and_restore_their_state():
     assert all(v.shape == (2, 4, 16, 16) for v in found.values())
     assert g.training and not d.training  # modes restored
     assert all(not m.keep_layout for m in [*g.modules(), *d.modules()] if hasattr(m, "keep_layout"))
+
+
+def test_task_layouts_draw_seeded_images_of_each_class_from_the_chosen_generator():
+    an = {16: NormSpec("an", {"n": 4})}
+    raw, ema = (Generator(32, num_classes=3, z_dim=8, ch=4, extra=an).eval() for _ in "ab")
+    d = Discriminator(32, num_classes=3, ch=4, extra=an)
+    task = SimpleNamespace(
+        num_classes=3, generator=raw, g_ema=SimpleNamespace(module=ema), discriminator=d
+    )
+    z = torch.randn(4, 8, generator=torch.Generator().manual_seed(5))
+    y = torch.tensor([2, 2, 0, 0])
+    with torch.no_grad():
+        assert not torch.allclose(raw(z, y), ema(z, y), atol=1e-3)  # the choice shows
+    for g, flag in ((ema, False), (raw, True)):
+        images, found = task_layouts(task, [2, 0], 2, 5, raw=flag)
+        with torch.no_grad():
+            assert torch.allclose(images, g(z, y), atol=1e-5)
+        assert {k[:2] for k in found} == {"G.", "D."}
+    with pytest.raises(ValueError, match=r"classes \[3\] outside \[0, 3\)"):
+        task_layouts(task, [0, 3], 1, 0)

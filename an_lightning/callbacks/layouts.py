@@ -7,10 +7,9 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from ..layouts import task_layouts
 from ..loggers import log_image
 from ..viz import save_png
-from ..viz.layouts import layout_panels
+from ..viz.layouts import layout_panels, task_layouts
 
 
 class LayoutImages(Callback):

@@ -98,3 +98,24 @@ def network_layouts(
         for net, mode in zip(nets, modes, strict=True):
             net.train(mode)
     return images, found
+
+
+def task_layouts(
+    task: nn.Module, classes: list[int], per_class: int, seed: int, raw: bool = False
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """``network_layouts`` of a class-conditional GAN task (its EMA generator, or G itself
+    when ``raw``, and its D) for ``per_class`` images of each of ``classes`` at latents
+    seeded by ``seed``: the same pictures for the ``layouts`` command and during training."""
+    k = task.num_classes
+    bad = [c for c in classes if not 0 <= c < k]
+    if bad:
+        raise ValueError(
+            f"classes {bad} outside [0, {k}): the model has {k} classes; pick ids 0..{k - 1}"
+        )
+    g = task.generator if raw else task.g_ema.module
+    device = next(g.parameters()).device
+    z = torch.randn(
+        len(classes) * per_class, g.z_dim, generator=torch.Generator().manual_seed(seed)
+    )
+    y = torch.tensor(classes).repeat_interleave(per_class)
+    return network_layouts(g, z.to(device), y.to(device), task.discriminator)
