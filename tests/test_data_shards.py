@@ -13,9 +13,10 @@ from data_fixtures import class_folders, shard_members, truncate, write_image
 from error_fixtures import command_refuses, refuses
 from PIL import Image
 
+from an_lightning.cli.write_shards import main
 from an_lightning.data import shards
 from an_lightning.data.preprocess import sngan_resize
-from an_lightning.data.shards import Options, main, write_shards
+from an_lightning.data.shards import Options, write_shards
 
 CLASSES = ["n01", "n02", "n03"]
 
