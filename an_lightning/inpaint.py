@@ -24,6 +24,7 @@ from PIL import Image
 
 from .cli import preflight
 from .cli.errors import command_errors
+from .data.masks import read_mask
 
 STRIDE = 4  # models.inpaint.arch.STRIDE, repeated so --help does not import the models
 
@@ -48,7 +49,7 @@ def read_image(path: Path, what: str) -> Image.Image:
 def read_inputs(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 (H, W, 3) RGB image, bool (H, W) mask, True = missing), checked."""
     image = np.array(read_image(image_path, "image").convert("RGB"))
-    mask = np.asarray(read_image(mask_path, "mask").convert("L")) >= 128
+    mask = read_mask(mask_path)  # the reader of the fixed evaluation masks too
     if mask.shape != image.shape[:2]:
         raise InpaintError(
             f"mask is {mask.shape[1]}x{mask.shape[0]} but image {image.shape[1]}x"

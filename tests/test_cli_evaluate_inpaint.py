@@ -7,6 +7,8 @@ import math
 from error_fixtures import refuses
 
 from an_lightning import evaluate
+from an_lightning.cli.evaluate_inpaint import run_dir_of
+from an_lightning.data.masks import load_eval_masks
 
 
 def test_evaluate_scores_an_inpainting_run_on_its_fixed_masks(inpaint_run, capsys):
@@ -51,15 +53,24 @@ def test_bad_inpainting_options_are_one_line_errors_and_write_nothing(
     masks = tmp_path / "masks"
     file = tmp_path / "file"
     file.write_text("a file")
+    small = tmp_path / "small"
+    load_eval_masks(small, 16, 4, presets=("rect",))  # the run validated at 32 px
     cases = {
         ("--metrics", "psnr,kid"): "unknown metrics ['kid'] for inpainting",
         ("--ref", file): f"--ref {file} is not a folder",
         ("--masks", file): f"--masks {file} is a file",
         ("--masks", file / "masks"): f"cannot be created: {file} is a file",
         ("--masks", masks, "--metrics", "fid", "--feature-network", file): "is not a Torch",
+        ("--masks", small): f"{small / 'rect' / '0000.png'} is 16x16, expected 32x32",
     }
     for extra, message in cases.items():
         line = refuses(evaluate.main, [inpaint_run, "--batch-size", "4", *extra], capsys)
         assert message in line, line
     assert not masks.exists()  # the mask set is written only once everything else is good
+    assert sorted(p.name for p in small.iterdir()) == ["rect"]  # nothing added
     assert (records.read_bytes() if records.exists() else None) == before
+
+
+def test_the_run_directory_of_a_checkpoint(tmp_path):
+    assert run_dir_of(tmp_path / "run/checkpoints/last.ckpt") == tmp_path / "run"
+    assert run_dir_of(tmp_path / "run/hpc_ckpt_3.ckpt") == tmp_path / "run"  # preemption

@@ -69,3 +69,17 @@ def test_composite_keeps_known_pixels_bit_exact():
     known = (mask == 0).expand_as(image)
     assert torch.equal(out[known], image[known])
     assert torch.equal(out[~known], prediction[~known])
+
+
+def test_score_with_patches_returns_the_crops_it_scored():
+    torch.manual_seed(0)
+    critics = GlobalLocalCritic(image_size=64, width=0.25)
+    images = torch.rand(2, 3, 64, 64)
+    mask = torch.cat([box_mask(64, 0, 60, 2, 4), box_mask(64, 10, 20, 24, 30)])
+    g, loc, patches = critics.score_with_patches(images, mask)
+    assert torch.equal(patches, crop(images, hole_boxes(mask), (32, 32)))
+    assert torch.equal(patches[0], images[0, :, 0:32, 32:64])
+    assert torch.equal(loc, critics.local_critic(patches))
+    assert torch.equal(g, critics.global_critic(images))
+    forward = critics(images, mask)
+    assert torch.equal(forward[0], g) and torch.equal(forward[1], loc)

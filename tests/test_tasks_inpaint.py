@@ -7,6 +7,7 @@ import torch
 from inpaint_fixtures import run_fit, tiny_config
 from torch import nn
 
+from an_lightning.data.masks import load_eval_masks
 from an_lightning.tasks.losses import gradient_penalty, wgan_d, wgan_g
 from an_lightning.tasks.reconstruction import discount_weights, weighted_l1
 
@@ -108,8 +109,56 @@ def test_bad_presets_and_label_norms_are_refused_before_training(tmp_path, capsy
     with pytest.raises(SystemExit) as exc:
         run_fit(tmp_path, "bad", bad)
     assert exc.value.code == 2 and "eval_presets" in capsys.readouterr().err
+    bad = tiny_config(tmp_path / "run", eval_mask_count=0)
+    with pytest.raises(SystemExit) as exc:
+        run_fit(tmp_path, "bad", bad)
+    assert exc.value.code == 2 and "eval_mask_count must be 1" in capsys.readouterr().err
     cbn = tiny_config(tmp_path / "run")
     cbn["model"]["init_args"]["generator"]["init_args"]["norm"] = {"name": "cbn"}
     with pytest.raises(SystemExit) as exc:
         run_fit(tmp_path, "cbn", cbn)
     assert exc.value.code == 2 and "class labels" in capsys.readouterr().err
+
+
+def test_critic_loss_crops_once_and_matches_cropping_per_critic(monkeypatch):
+    """One ``hole_boxes`` per D step (the crops are reused for the local penalty), and the
+    loss is bit for bit the one of cropping real and fake again for the penalty."""
+    from an_lightning.models import GlobalLocalCritic, InpaintGenerator
+    from an_lightning.models.inpaint import critics as critics_module
+    from an_lightning.tasks import Inpainting
+
+    torch.manual_seed(0)
+    d = GlobalLocalCritic(image_size=32, width=0.125)
+    task = Inpainting(InpaintGenerator(width=0.125), d)
+    real, fake = torch.rand(3, 3, 32, 32) * 2 - 1, torch.rand(3, 3, 32, 32) * 2 - 1
+    mask = torch.zeros(3, 1, 32, 32)
+    mask[0, :, 2:10, 20:30], mask[1, :, 16:32, 0:8], mask[2, :, 8:24, 8:24] = 1, 1, 1
+
+    def reference():  # the critic scored, then both batches cropped again per penalty
+        scores = d(torch.cat([real, fake]), torch.cat([mask, mask]))
+        loss = sum(wgan_d(*s.chunk(2)) for s in scores)
+        penalty = gradient_penalty(d.global_critic, real, fake) + gradient_penalty(
+            d.local_critic, d.patches(real, mask), d.patches(fake, mask)
+        )
+        return loss + 10.0 * penalty, penalty
+
+    torch.manual_seed(1)
+    expected = reference()
+    calls = []
+    original = critics_module.hole_boxes
+    monkeypatch.setattr(critics_module, "hole_boxes", lambda m: calls.append(1) or original(m))
+    torch.manual_seed(1)
+    loss, _, _, penalty = task.critic_loss(real, fake, mask)
+    assert len(calls) == 1
+    assert torch.equal(loss, expected[0]) and torch.equal(penalty, expected[1])
+
+
+def test_a_bad_shared_mask_folder_is_refused_before_training(tmp_path, capsys):
+    shared = tmp_path / "eval_masks"  # tiny_config's eval_masks
+    load_eval_masks(shared, 32, 3, presets=("thin",))  # 3 masks; the run wants 4
+    with pytest.raises(SystemExit) as exc:
+        run_fit(tmp_path, "run", tiny_config(tmp_path / "run"))
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"{shared / 'thin'} holds 3 masks, expected 4" in err
+    assert "point eval_masks at another folder" in err
+    assert not (tmp_path / "run").exists()

@@ -2,11 +2,11 @@
 and with ``--metrics ...,fid`` the FID of the filled images against the originals.
 
 The EMA generator (``--generator raw``: G itself) fills the fixed evaluation masks
-(``data.mask_set``) on held-out images: by default the validation split of the data the
-checkpoint was trained on, or an image folder given with ``--ref``. Masks: ``--masks
-FOLDER``, else the folder the run validated with (``eval_masks``, or ``<run
-dir>/eval_masks``), written from the run's seed if absent, so scores match the ones
-logged during training.
+(``data.masks.load_eval_masks``, the loader the run validated with) on held-out images:
+by default the validation split of the data the checkpoint was trained on, or an image
+folder given with ``--ref``. Masks: ``--masks FOLDER``, else the folder the run validated
+with (``Inpainting.mask_folder``: ``eval_masks``, or ``<run dir>/eval_masks``), written
+from the run's seed if absent, so scores match the ones logged during training.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import torch
 
 from ..data import FolderDataModule
 from ..data.base import ImageDataModule
-from ..data.mask_set import PRESETS as INPAINT_PRESETS
-from ..data.mask_set import ensure_mask_set
+from ..data.masks import PRESETS, load_eval_masks, read_eval_masks
 from ..metrics.features import InceptionFeatures, load_feature_network
 from ..metrics.inpainting import METRICS as INPAINT_METRICS
 from ..metrics.inpainting import evaluate_inpainting
@@ -46,13 +45,17 @@ def held_out_images(data: ImageDataModule, limit: int, where: str) -> torch.Tens
     return torch.cat(chunks)
 
 
-def mask_folder(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> Path:
-    """--masks, else the run's own evaluation mask folder."""
+def run_dir_of(ckpt: Path) -> Path:
+    """The run directory of a checkpoint: ``<run>/checkpoints/x.ckpt`` or ``<run>/x.ckpt``
+    (Lightning's preemption checkpoints)."""
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+
+
+def mask_source(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> tuple[Path, str]:
+    """(folder, the option that chose it): --masks, else the run's own mask folder."""
     if getattr(args, "masks", None):
-        return Path(args.masks)
-    if task.hparams.eval_masks:
-        return Path(task.hparams.eval_masks)
-    return ckpt.parent.parent / "eval_masks"  # <run dir>/checkpoints/x.ckpt
+        return Path(args.masks), "--masks"
+    return task.mask_folder(run_dir_of(ckpt)), "eval_masks"
 
 
 def _metric_names(spec: str | None) -> list[str]:
@@ -64,12 +67,16 @@ def _metric_names(spec: str | None) -> list[str]:
     return metrics
 
 
-def check_mask_folder(folder: Path, what: str) -> None:
-    """``ValueError`` unless ``folder`` holds a mask set or can be written as one."""
+def check_mask_folder(folder: Path, what: str, presets: tuple[str, ...] | None = None) -> None:
+    """``ValueError`` unless ``folder`` is a folder where the ``presets`` it lacks can be
+    written (``load_eval_masks`` writes them). ``presets`` None (the model not loaded
+    yet): only a folder with none of the presets must be writable. The masks themselves
+    are checked by ``read_eval_masks``, which needs the model's size and count."""
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{what} {folder} is a file; pass the mask set's folder")
-    if not any((folder / p).is_dir() for p in INPAINT_PRESETS):
-        preflight.writable_location(folder, what)  # ensure_mask_set writes it
+    there = [(folder / p).is_dir() for p in presets or PRESETS]
+    if not (all(there) if presets else any(there)):
+        preflight.writable_location(folder, what)
 
 
 def check_inpaint_args(args: argparse.Namespace) -> None:
@@ -105,8 +112,10 @@ def evaluate_inpaint(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> 
     """PSNR/SSIM/MAE per mask preset of the composited output (``evaluate_inpainting``)."""
     size = task.discriminator.image_size
     metrics = set(_metric_names(args.metrics))
-    hp, folder = task.hparams, mask_folder(task, ckpt, args)
-    check_mask_folder(folder, "--masks" if getattr(args, "masks", None) else "eval_masks")
+    hp, (folder, setting) = task.hparams, mask_source(task, ckpt, args)
+    presets = tuple(hp.eval_presets)
+    check_mask_folder(folder, setting, presets)
+    read_eval_masks(folder, size, hp.eval_mask_count, presets, setting)  # the ones there
     # Everything that can fail before the mask set is written (when it is absent).
     features = feature_network(args.feature_network, args.device) if "fid" in metrics else None
     if args.ref:
@@ -128,8 +137,9 @@ def evaluate_inpaint(task: Inpainting, ckpt: Path, args: argparse.Namespace) -> 
             f"{where} gives {images.shape[-2]}x{images.shape[-1]} images, the model was "
             f"trained at {size}x{size}: point --ref at {size}px images"
         )
-    presets = tuple(hp.eval_presets)
-    masks = ensure_mask_set(folder, size, hp.eval_mask_count, hp.eval_mask_seed, presets)
+    masks = load_eval_masks(
+        folder, size, hp.eval_mask_count, hp.eval_mask_seed, presets, setting=setting
+    )
     name = args.generator or "ema"
     generator = task.generator if name == "raw" else task.g_ema.module
     scores = evaluate_inpainting(

@@ -1,8 +1,8 @@
-"""Random hole masks for inpainting: rectangles and free-form brush strokes.
+"""Inpainting hole masks: random training masks and the fixed evaluation set.
 
-Masks are float (B, 1, H, W) with 1 = missing. Every random number comes from the
-``torch.Generator`` passed in (the task's per-rank generator), on the generator's
-device, so masks are reproducible and resume with the run.
+Masks are float (B, 1, H, W) with 1 = missing. Random masks take every random number
+from the ``torch.Generator`` passed in (the task's per-rank generator), on the
+generator's device, so masks are reproducible and resume with the run.
 
 * ``rect`` (Yu et al. 2018's released ``random_bbox`` / ``bbox2mask``): a box of
   ``hole`` x the image side (128 of 256) at a uniformly random place; the hole shrinks
@@ -14,14 +14,27 @@ device, so masks are reproducible and resume with the run.
   image diagonal / 8, drawn with round caps at a random width. ``medium`` uses the
   released widths (12-40 px at 256 px); the other presets narrow or widen the range.
   Widths scale with the image side.
+
+The fixed evaluation set scores every model on the same holes:
+``<folder>/<preset>/<index:04d>.png`` (white = missing) for each preset above, preset i
+of ``PRESETS`` drawn from seed + i on the CPU, so each preset is a pure function of
+(size, count, seed). ``load_eval_masks`` is its one loader (the task's validation, the
+evaluator): it reads and checks each preset folder, or makes the preset and writes it
+on first use. ``read_mask`` reads one mask PNG (also the ``inpaint`` command's).
+``python -m an_lightning.cli.mask_set`` writes a set ahead of time.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 
 REFERENCE_SIDE = 256  # widths and the rectangle's shrink are defined at this size
@@ -162,3 +175,136 @@ def _segment_distance(px: Tensor, py: Tensor, a: Tensor, b: Tensor) -> Tensor:
     t = t.clamp(0, 1)
     ex, ey = px - ax - t * dx, py - ay - t * dy
     return ex * ex + ey * ey
+
+
+# -- the fixed evaluation set --------------------------------------------------------
+PRESETS = KINDS  # rect, thin, medium, thick
+DEFAULT_FOLDER = "eval_masks"  # under the run directory, when eval_masks is not set
+DEFAULT_COUNT = 100  # masks per preset (the task's eval_mask_count)
+
+
+class MaskError(ValueError):
+    """A mask file or mask set that cannot be used, worded for the command line."""
+
+
+def eval_mask_folder(eval_masks: str | Path | None, run_dir: str | Path) -> Path:
+    """Where a run's fixed masks live: ``eval_masks`` if set, else ``<run dir>/eval_masks``."""
+    return Path(eval_masks) if eval_masks else Path(run_dir) / DEFAULT_FOLDER
+
+
+def make_mask_set(
+    size: int, count: int, seed: int = 0, presets: tuple[str, ...] = PRESETS
+) -> dict[str, Tensor]:
+    """{preset: (count, 1, size, size) float masks}; preset i of ``PRESETS`` uses seed + i
+    on the CPU, whichever presets are asked for."""
+    out = {}
+    for preset in presets:
+        generator = torch.Generator().manual_seed(seed + PRESETS.index(preset))
+        out[preset] = MaskSpec(preset).sample(count, (size, size), generator)
+    return out
+
+
+def save_mask_set(masks: dict[str, Tensor], folder: str | Path) -> Path:
+    """Write ``<folder>/<preset>/<index:04d>.png``, 255 = missing.
+
+    Each preset is written to a temporary folder and renamed into place, so a run that
+    shares the folder sees a preset whole or not at all; a preset already there (written
+    meanwhile by another run, from the same seed) is kept.
+    """
+    folder = Path(folder)
+    for preset, stack in masks.items():
+        tmp = folder / f".{preset}.tmp{os.getpid()}"
+        tmp.mkdir(parents=True, exist_ok=True)
+        for i, mask in enumerate(stack):
+            pixels = (mask[0] > 0.5).cpu().numpy().astype(np.uint8) * 255
+            Image.fromarray(pixels, mode="L").save(tmp / f"{i:04d}.png")
+        try:
+            tmp.rename(folder / preset)
+        except OSError:
+            if not (folder / preset).is_dir():
+                raise
+            shutil.rmtree(tmp)
+    return folder
+
+
+def read_grey(path: str | Path, what: str = "mask", fix: str | None = None) -> np.ndarray:
+    """The grey values (H, W) uint8 of one mask image; ``MaskError`` naming ``path`` if it
+    is missing or unreadable (``fix`` replaces the default advice)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MaskError(f"{what} {path} does not exist; {fix or 'check the path'}")
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("L"))
+    except Exception as err:
+        advice = fix or "give a PNG file, white where pixels are missing"
+        raise MaskError(f"cannot read {what} {path} ({type(err).__name__}); {advice}") from None
+
+
+def read_mask(path: str | Path, what: str = "mask") -> np.ndarray:
+    """One mask image as bool (H, W), True where white (grey >= 128) = missing."""
+    return read_grey(path, what) >= 128
+
+
+def read_preset(folder: Path, size: int, count: int, setting: str = "eval_masks") -> Tensor:
+    """(count, 1, size, size) masks of one preset folder, checked: ``count`` readable,
+    binary PNGs of ``size`` x ``size``, else ``MaskError`` naming the file and the fix."""
+    fix = f"delete {folder} to have it rewritten, or point {setting} at another folder"
+    files = sorted(folder.glob("*.png"))
+    if len(files) != count:
+        raise MaskError(f"{folder} holds {len(files)} masks, expected {count}; {fix}")
+    stack = []
+    for path in files:
+        grey = read_grey(path, "eval mask", fix)
+        if not np.isin(grey, (0, 255)).all():  # written binary: edited or resampled since
+            raise MaskError(
+                f"eval mask {path} is not binary (grey values other than 0 and 255); {fix}"
+            )
+        if grey.shape != (size, size):
+            raise MaskError(
+                f"eval mask {path} is {grey.shape[1]}x{grey.shape[0]}, expected "
+                f"{size}x{size}; {fix}"
+            )
+        stack.append(torch.from_numpy(grey >= 128))
+    return torch.stack(stack).float()[:, None]
+
+
+def read_eval_masks(
+    folder: str | Path,
+    size: int,
+    count: int,
+    presets: tuple[str, ...] = PRESETS,
+    setting: str = "eval_masks",
+) -> dict[str, Tensor]:
+    """The presets already in ``folder``, each checked (``read_preset``); ``MaskError``
+    if one cannot be used. Presets not there yet are left out."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise MaskError(f"{setting} {folder} is a file; pass the mask set's folder")
+    return {
+        p: read_preset(folder / p, size, count, setting) for p in presets if (folder / p).is_dir()
+    }
+
+
+def load_eval_masks(
+    folder: str | Path,
+    size: int,
+    count: int,
+    seed: int = 0,
+    presets: tuple[str, ...] = PRESETS,
+    *,
+    write: bool = True,
+    setting: str = "eval_masks",
+) -> dict[str, Tensor]:
+    """{preset: (count, 1, size, size)}: the fixed set in ``folder``.
+
+    A preset already there is read and checked (``read_eval_masks``); one that is not is
+    made from ``seed`` and, with ``write``, saved. Everyone who makes a preset makes the
+    same masks, so a rank that does not write needs no other rank's files. ``setting``
+    names the option that chose ``folder``, for the fix in error messages.
+    """
+    present = read_eval_masks(folder, size, count, presets, setting)
+    made = make_mask_set(size, count, seed, tuple(p for p in presets if p not in present))
+    if write and made:
+        save_mask_set(made, folder)
+    return {p: present[p] if p in present else made[p] for p in presets}

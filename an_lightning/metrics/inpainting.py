@@ -73,7 +73,7 @@ def evaluate_inpainting(
         generator: ``generator(image, mask) -> (coarse, final)`` (``InpaintGenerator``),
             put in eval mode here.
         images: (N, 3, H, W) ground truth, float in [-1, 1] (or uint8, scaled here).
-        masks: {preset: (M, 1, H, W) masks, 1 = missing}, e.g. ``ensure_mask_set(...)``.
+        masks: {preset: (M, 1, H, W) masks, 1 = missing}, e.g. ``data.masks.load_eval_masks``.
         device: where to run (default: the generator's device).
         features: an ``InceptionFeatures``; if given, also the FID between the filled
             images and the same images unfilled (0 for a perfect fill), from the same

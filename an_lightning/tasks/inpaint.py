@@ -8,8 +8,14 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..data.mask_set import PRESETS, load_mask_set, make_mask_set, save_mask_set
-from ..data.masks import MaskSpec
+from ..data.masks import (
+    DEFAULT_COUNT,
+    PRESETS,
+    MaskSpec,
+    eval_mask_folder,
+    load_eval_masks,
+    read_eval_masks,
+)
 from ..loggers import log_image
 from ..metrics.inpainting import InpaintingScores, complete, masks_for
 from ..models.inpaint import composite
@@ -42,10 +48,11 @@ class Inpainting(AdversarialTask):
             None is the paper's plain L1.
         masks: training masks (``rect``: Yu et al.'s 128 px box of 256, up to 32 px
             smaller; or a stroke preset).
-        eval_masks: folder of the fixed evaluation mask set (written on first use; share
-            it between runs to score every model on the same holes). None:
-            ``<run dir>/eval_masks``.
-        eval_mask_count, eval_mask_seed: size and seed of that set, when written.
+        eval_masks: folder of the fixed evaluation mask set (``data.masks``; written on
+            first use, checked before training when set; share it between runs to score
+            every model on the same holes). None: ``<run dir>/eval_masks``.
+        eval_mask_count, eval_mask_seed: size and seed of that set (a folder written
+            with another count is refused).
         eval_presets: presets scored in validation.
         panel_rows: images in the sample panel (input with hole, coarse, final, truth).
         Other arguments: see ``AdversarialTask``.
@@ -69,7 +76,7 @@ class Inpainting(AdversarialTask):
         discount: float | None = None,
         masks: MaskSpec | None = None,
         eval_masks: str | None = None,
-        eval_mask_count: int = 100,
+        eval_mask_count: int = DEFAULT_COUNT,
         eval_mask_seed: int = 0,
         eval_presets: tuple[str, ...] = PRESETS,
         panel_rows: int = 4,
@@ -80,6 +87,8 @@ class Inpainting(AdversarialTask):
         unknown = sorted(set(eval_presets) - set(PRESETS))
         if unknown or not eval_presets:
             raise ValueError(f"eval_presets {unknown or '[]'} invalid; choose from {PRESETS}")
+        if eval_mask_count < 1:
+            raise ValueError(f"eval_mask_count must be 1 or more, got {eval_mask_count}")
         if discount is not None and not 0 < discount <= 1:
             raise ValueError(f"discount must lie in (0, 1], got {discount}")
         self.mask_spec = masks if masks is not None else MaskSpec()
@@ -100,11 +109,11 @@ class Inpainting(AdversarialTask):
         """(loss, E[D(real)], E[D(fake)], penalty) summed over the global and local critic.
 
         Each critic gets its own gradient penalty (Yu et al.), the local one on the
-        windows the critic crops (``GlobalLocalCritic.patches``).
+        windows the critic cropped to score them (``score_with_patches``).
         """
         d, g = self.discriminator, self.rng.latent if self.rng is not None else None
-        scores = d(torch.cat([real, fake]), torch.cat([mask, mask]))
-        inputs = [(real, fake), (d.patches(real, mask), d.patches(fake, mask))]
+        *scores, patches = d.score_with_patches(torch.cat([real, fake]), torch.cat([mask, mask]))
+        inputs = [(real, fake), patches.chunk(2)]
         critics = (d.global_critic, d.local_critic)
         loss = real_score = fake_score = penalty = 0.0
         for score in scores:
@@ -129,6 +138,13 @@ class Inpainting(AdversarialTask):
     def image_size(self) -> int:
         return self.discriminator.image_size
 
+    def check_data(self, data) -> None:
+        """Also refuse a bad shared ``eval_masks`` folder now, not at the first validation."""
+        super().check_data(data)
+        hp = self.hparams
+        if hp.eval_masks:
+            read_eval_masks(hp.eval_masks, self.image_size, hp.eval_mask_count, hp.eval_presets)
+
     def discriminator_loss(self, batch: tuple[Tensor, Tensor]) -> Losses:
         real, mask = batch[0], self.sample_masks(batch[0])
         with torch.no_grad():
@@ -142,31 +158,24 @@ class Inpainting(AdversarialTask):
         return loss, {"loss/l1": rec, "loss/adv": adv}
 
     # -- validation: fixed masks, scores and a sample panel -----------------------
-    def mask_folder(self) -> Path:
-        folder = self.hparams.eval_masks
-        root = self.trainer.default_root_dir if self.trainer is not None else "."
-        return Path(folder) if folder else Path(root) / "eval_masks"
+    def mask_folder(self, run_dir: str | Path | None = None) -> Path:
+        """The fixed masks' folder: ``eval_masks``, else ``<run_dir>/eval_masks`` (default:
+        the trainer's root, which ``fit`` sets to the run directory)."""
+        root = run_dir if run_dir is not None else self.trainer.default_root_dir
+        return eval_mask_folder(self.hparams.eval_masks, root)
 
-    def load_eval_masks(self, size: int) -> dict[str, Tensor]:
-        """The fixed mask set at ``size``: read from disk, or made (and saved by rank 0).
-
-        Every rank makes the same set from the seed, so no rank waits for rank 0's files.
-        """
-        hp, folder = self.hparams, self.mask_folder()
-        presets = tuple(hp.eval_presets)
-        if all((folder / p).is_dir() for p in presets):
-            masks = load_mask_set(folder, presets)
-        else:
-            masks = make_mask_set(size, hp.eval_mask_count, hp.eval_mask_seed, presets)
-            if self.trainer is None or self.trainer.is_global_zero:
-                save_mask_set(masks, folder)
-        for preset, stack in masks.items():
-            if stack.shape[-1] != size or stack.shape[-2] != size:
-                raise ValueError(
-                    f"eval masks in {folder / preset} are {stack.shape[-2]}x{stack.shape[-1]} "
-                    f"but validation images {size}x{size}; point eval_masks at another folder"
-                )
-        return masks
+    def fixed_masks(self, size: int) -> dict[str, Tensor]:
+        """The fixed mask set at ``size`` (``data.masks.load_eval_masks``); rank 0 writes
+        the presets not on disk yet, the other ranks make the same masks from the seed."""
+        hp = self.hparams
+        return load_eval_masks(
+            self.mask_folder(),
+            size,
+            hp.eval_mask_count,
+            hp.eval_mask_seed,
+            tuple(hp.eval_presets),
+            write=self.trainer.is_global_zero,
+        )
 
     def on_validation_epoch_start(self) -> None:
         self._val_seen, self._panel = 0, None
@@ -174,7 +183,7 @@ class Inpainting(AdversarialTask):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         real, _ = batch
         if self.eval_mask_set is None:
-            self.eval_mask_set = self.load_eval_masks(real.shape[-1])
+            self.eval_mask_set = self.fixed_masks(real.shape[-1])
         ema = self.g_ema.module
         rows = []
         for preset, scores in self.scores.items():

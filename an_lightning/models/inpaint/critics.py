@@ -66,6 +66,13 @@ class GlobalLocalCritic(RecordsInitArgs, nn.Module):
         """The local critic's inputs: each image's window around its hole."""
         return crop(images, hole_boxes(mask), self.patch)
 
+    def score_with_patches(self, images: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(global scores (B,), local scores (B,), the local critic's inputs (B, 3, h, w)):
+        the crops come back for the local gradient penalty, so they are cut once."""
+        patches = self.patches(images, mask)
+        return self.global_critic(images), self.local_critic(patches), patches
+
     def forward(self, images: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """(global scores (B,), local scores (B,))."""
-        return self.global_critic(images), self.local_critic(self.patches(images, mask))
+        global_score, local_score, _ = self.score_with_patches(images, mask)
+        return global_score, local_score
