@@ -69,6 +69,18 @@ def test_scores_raw_and_ema_generators_and_appends_a_record(
     assert records[-1]["g_iter"] == 4 and records[-1]["task"] == "ClassConditionalGAN"
 
 
+def test_prdc_alone_keeps_the_real_features_it_needs(tiny_run, toy_features, tmp_path):
+    args = ("--num-samples", "20", "--reference-images", "40", "--metrics", "prdc")
+    result = run(tiny_run, toy_features, tmp_path, *args)
+    for g in ("raw", "ema"):
+        values = [result[f"{m}/{g}"] for m in ("precision", "recall", "density", "coverage")]
+        assert all(math.isfinite(v) and v >= 0 for v in values)
+        assert values[0] <= 1 and values[1] <= 1 and values[3] <= 1
+    # PRDC's counts are shared by the generators: one key each, no /raw or /ema suffix.
+    assert result["n_prdc_real"] == 20 and result["n_prdc_fake"] == 20 and result["prdc_k"] == 5
+    assert not [k for k in result if k.startswith(("fid/", "kid_mean/"))]
+
+
 def test_raw_contradicting_generator_is_a_usage_error(tiny_run, capsys):
     with pytest.raises(SystemExit) as exit_info:
         evaluate.main([str(tiny_run), "--raw", "--generator", "both"])

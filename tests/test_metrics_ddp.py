@@ -9,11 +9,12 @@ from torch import nn
 from an_lightning.metrics.features import InceptionFeatures
 from an_lightning.metrics.frechet import GaussianStats
 from an_lightning.metrics.reference import ReferenceStats
-from an_lightning.metrics.suite import SampleCounts, evaluate_sampler
+from an_lightning.metrics.suite import PRDC_KEYS, SampleCounts, evaluate_sampler
 
-# One KID subset holding all 40 real and 40 fake features: no random subsampling.
+# One KID subset holding all 40 real and 40 fake features: no random subsampling. PRDC
+# takes the first 30 of each, which the strided rank shares split unevenly.
 COUNTS = SampleCounts(
-    fid=40, intra_fid_per_class=20, batch_size=8, kid_subsets=1, kid_subset_size=40
+    fid=40, intra_fid_per_class=20, batch_size=8, kid_subsets=1, kid_subset_size=40, prdc=30
 )
 
 
@@ -30,7 +31,8 @@ def sample(labels):
 
 def setup():
     features = InceptionFeatures(ChannelStats(), "channel-stats", num_features=6)
-    real = features(torch.rand(40, 3, 8, 8, generator=torch.Generator().manual_seed(99)))
+    # Drawn like the samples (in [-1, 1]), so that PRDC's balls overlap.
+    real = features(torch.rand(40, 3, 8, 8, generator=torch.Generator().manual_seed(99)) * 2 - 1)
     stats = GaussianStats.from_features(real["pool"])
     ref = ReferenceStats("toy", "channel-stats", stats, {3: stats}, real["pool"])
     return features, ref
@@ -38,7 +40,13 @@ def setup():
 
 def run(features, ref):
     return evaluate_sampler(
-        sample, 10, features, ref, COUNTS, intra_classes=[3], metrics=["fid", "kid", "intra_fid"]
+        sample,
+        10,
+        features,
+        ref,
+        COUNTS,
+        intra_classes=[3],
+        metrics=["fid", "kid", "intra_fid", "prdc"],
     )
 
 
@@ -65,7 +73,9 @@ def test_two_ranks_match_one_process(tmp_path):
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
+    assert single["n_prdc_fake"] == 30 and 0 < single["coverage"] < 1
+    assert single["precision"] > 0 and single["recall"] > 0
     for rank in (0, 1):
         assert isinstance(results[rank], dict), results[rank]
-        for key in ("fid", "kid_mean", "intra_fid"):
+        for key in ("fid", "kid_mean", "intra_fid", *PRDC_KEYS):
             assert results[rank][key] == pytest.approx(single[key], rel=1e-6, abs=1e-9), key

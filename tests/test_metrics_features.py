@@ -98,3 +98,38 @@ def test_the_wheel_network_loads_offline_and_gives_2048_pool_features():
     # The same images as [-1, 1] floats give the same features (quantisation is exact).
     again = feats(images.float() / 127.5 - 1)["pool"]
     torch.testing.assert_close(again, out["pool"])
+
+
+def test_torch_fidelity_source_uses_the_public_extractor(monkeypatch):
+    """Pool features and logits_unbiased come out of ``FeatureExtractorInceptionV3(x)``."""
+    pytest.importorskip("torch_fidelity")
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    from an_lightning.metrics.features import TorchFidelityFeatures
+
+    weights = {}
+
+    def random_weights(url, progress=None):  # offline: no download, random weights
+        return weights.get("state", {})
+
+    monkeypatch.setattr(fe, "load_state_dict_from_url", random_weights)
+    monkeypatch.setattr(torch.nn.Module, "load_state_dict", lambda self, sd, *a, **k: None)
+    torch.manual_seed(0)
+    template = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"]).state_dict()
+    monkeypatch.undo()
+    weights["state"] = {
+        k: (v.abs() + 0.5 if k.endswith("running_var") else torch.randn_like(v) * 0.1)
+        if v.is_floating_point()
+        else v
+        for k, v in template.items()
+    }
+    monkeypatch.setattr(fe, "load_state_dict_from_url", random_weights)
+    feats = TorchFidelityFeatures()
+    assert feats.has_logits and isinstance(feats.net, fe.FeatureExtractorInceptionV3)
+    images = torch.rand(2, 3, 40, 24, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    out = feats(images)
+    assert out["pool"].shape == (2, 2048) and out["logits"].shape == (2, 1008)
+    pool, logits = feats.net(to_uint8(images))
+    assert torch.equal(out["pool"], pool) and torch.equal(out["logits"], logits)
+    torch.testing.assert_close(out["logits"], out["pool"] @ feats.net.fc.weight.T)
+    assert torch.equal(feats(to_uint8(images))["pool"], out["pool"])  # uint8 passes as is

@@ -1,12 +1,14 @@
 """The JPEG-vs-lossless FID measurement on real photos, at a tiny size."""
 
+import functools
 import json
 
 import numpy as np
 import pytest
 import torch
-from error_fixtures import refuses
+from error_fixtures import command_refuses, refuses
 
+from an_lightning.cli.errors import command_errors
 from an_lightning.data.pipeline import image_decoder
 from an_lightning.data.preprocess import encode
 from an_lightning.metrics import jpeg_shift
@@ -50,4 +52,14 @@ def test_command_writes_a_table_and_json(toy_features, tmp_path, capsys):
     assert 0 < result["jpeg_pixel_mae"] < 10 and result["jpeg_psnr_db"] > 25
     printed = capsys.readouterr().out
     assert "A lossless vs B JPEG" in printed and f"wrote {out}" in printed
-    assert "need crops >= 8" in refuses(jpeg_shift.main, ["--crops", "4"], capsys)
+    with pytest.raises(ValueError, match="need crops >= 8"):  # the library raises
+        jpeg_shift.main(["--crops", "4"])
+    command = functools.partial(jpeg_shift.main, errors=command_errors)
+    assert "need crops >= 8" in refuses(command, ["--crops", "4"], capsys)
+
+
+def test_the_command_reports_bad_input_in_one_line(tmp_path):
+    out = tmp_path / "shift.json"
+    module = "an_lightning.metrics.jpeg_shift"
+    args = ("--crops", "4", "--out", out)
+    assert "need crops >= 8" in command_refuses(module, *args, not_created=[out])

@@ -84,3 +84,22 @@ def test_cache_is_reused_and_keyed_by_dataset_and_network(digits, features, tmp_
 def test_a_class_without_real_images_is_an_error(digits, features):
     with pytest.raises(ValueError, match=r"classes \[42\]"):
         compute_reference(batches(digits), features, "digits16", classes=[42])
+
+
+def test_read_and_load_share_one_checked_path(digits, features, tmp_path):
+    ref = compute_reference(batches(digits), features, "digits16", classes=[1], kid_count=7)
+    path = tmp_path / "ref.pt"
+    ref.save(path)
+    back = ReferenceStats.read(path)
+    assert (back.dataset, back.network) == ("digits16", "channel-stats")
+    torch.testing.assert_close(back.overall.cov, ref.overall.cov)
+    assert back.overall.count == ref.overall.count and back.kid_features.shape[0] == 7
+    loaded = ReferenceStats.load(path, "digits16", "channel-stats")
+    torch.testing.assert_close(loaded.per_class[1].mean, ref.per_class[1].mean)
+    torch.save({"version": 0}, tmp_path / "old.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a pickle")
+    for reader in (ReferenceStats.read, lambda p: ReferenceStats.load(p, "x", "y")):
+        with pytest.raises(ValueError, match="format 1 \\(found 0\\)"):
+            reader(tmp_path / "old.pt")
+        with pytest.raises(ValueError, match="cannot read reference statistics"):
+            reader(tmp_path / "junk.pt")

@@ -9,8 +9,16 @@ from torch import nn
 from an_lightning.data.digits_data import load_digits_uint8
 from an_lightning.metrics.features import InceptionFeatures
 from an_lightning.metrics.frechet import GaussianStats, frechet_distance
-from an_lightning.metrics.reference import compute_reference
-from an_lightning.metrics.suite import SampleCounts, balanced_labels, evaluate_sampler
+from an_lightning.metrics.prdc import prdc
+from an_lightning.metrics.reference import ReferenceStats, compute_reference
+from an_lightning.metrics.suite import (
+    METRICS,
+    PRDC_KEYS,
+    SampleCounts,
+    balanced_labels,
+    evaluate_sampler,
+    real_feature_count,
+)
 
 CLASSES = 10
 
@@ -146,6 +154,50 @@ def test_inception_score_of_a_known_classifier(features, reference):
         sample, CLASSES, features, reference, counts, metrics=["is"], classifier=uniform
     )
     assert got["is_mean"] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_prdc_is_computed_from_the_fid_features_against_the_real_ones(digits, features, reference):
+    images, labels = digits
+    sampler = RecordingSampler(images[:600], labels[:600])
+    # 70 samples in batches of 32: PRDC takes the first 50 of them, and 60 of 80 reals.
+    counts = SampleCounts(fid=70, batch_size=32, prdc=50, prdc_k=3)
+    got = evaluate_sampler(sampler, CLASSES, features, reference, counts, metrics=["prdc", "fid"])
+    fake = features(torch.cat(sampler.given))["pool"]
+    assert len(fake) == 70
+    want = prdc(reference.kid_features[:50], fake[:50], k=3)
+    assert {k: got[k] for k in PRDC_KEYS} == want  # the same numbers, not just close
+    assert (got["n_prdc_real"], got["n_prdc_fake"], got["prdc_k"]) == (50, 50, 3)
+    assert got["fid"] == pytest.approx(  # one generation feeds both
+        frechet_distance(GaussianStats.from_features(fake), reference.overall), rel=1e-6
+    )
+    assert "prdc" in METRICS and 0 < got["precision"] <= 1 and 0 < got["coverage"] <= 1
+    # noise lies off the digits' manifold: far lower precision and coverage
+    noise = evaluate_sampler(
+        lambda y: torch.rand(len(y), 3, 16, 16) * 2 - 1,
+        CLASSES,
+        features,
+        reference,
+        counts,
+        metrics=["prdc"],
+    )
+    assert noise["precision"] < got["precision"] / 2 and noise["coverage"] < got["coverage"]
+    assert "fid" not in noise and set(PRDC_KEYS) <= set(noise)
+
+
+def test_prdc_counts_and_the_real_features_it_needs(features, reference):
+    sample = lambda y: torch.zeros(len(y), 3, 8, 8)  # noqa: E731
+    small = SampleCounts(fid=5, batch_size=5, kid_subsets=1, kid_subset_size=4)  # k=5: 6 each
+    with pytest.raises(ValueError, match="cannot compute 'prdc': k=5 needs more than k"):
+        evaluate_sampler(sample, CLASSES, features, reference, small, metrics=["prdc"])
+    assert "precision" not in evaluate_sampler(sample, CLASSES, features, reference, small)
+    bare = ReferenceStats("digits16", "channel-stats", reference.overall)
+    with pytest.raises(ValueError, match="no real features"):
+        evaluate_sampler(sample, CLASSES, features, bare, small, metrics=["prdc"])
+    counts = SampleCounts()
+    assert real_feature_count(["fid"], 50_000, counts) == 0
+    assert real_feature_count(["fid", "prdc"], 50_000, counts) == 10_000  # Naeem et al.
+    assert real_feature_count(["kid", "prdc"], 5_000, counts) == 5_000
+    assert real_feature_count(["prdc"], 50_000, SampleCounts(prdc=20_000)) == 20_000
 
 
 def test_balanced_labels_cover_every_class_equally():

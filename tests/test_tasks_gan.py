@@ -222,6 +222,25 @@ def test_a_resumed_diffaugment_run_matches_an_uninterrupted_one(digits, tmp_path
     assert same_weights(resumed, straight)
 
 
+def test_diffaugment_records_its_arguments_and_old_checkpoints_load(digits, tmp_path):
+    augment = DiffAugment("cutout, translation", translation=0.25)
+    task = ClassConditionalGAN(*nets(), max_g_steps=1, sample_every=0, d_augment=augment)
+    # What the removed network_config special case wrote, now the recorded init_args.
+    old = {"policy": "cutout,translation", "translation": 0.25, "cutout": 0.5}
+    assert task.hparams.d_augment["init_args"] == {**old, "policy": "cutout, translation"}
+    train(task, (digits[0][:16], digits[1][:16]), tmp_path / "run")
+    path = tmp_path / "old.ckpt"
+    task.trainer.save_checkpoint(path)
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob["hyper_parameters"]["d_augment"]["init_args"] = old  # the pre-RecordsInitArgs form
+    torch.save(blob, path)
+    restored = ClassConditionalGAN.load_from_checkpoint(path, map_location="cpu")
+    assert isinstance(restored.d_augment, DiffAugment)
+    assert restored.d_augment.policy == ("cutout", "translation")
+    assert restored.d_augment.init_args == old
+    assert same_weights(restored.discriminator, task.discriminator)
+
+
 def test_wandb_goes_offline_without_credentials(monkeypatch, tmp_path):
     from an_lightning.loggers import AutoWandbLogger, has_wandb_credentials
 

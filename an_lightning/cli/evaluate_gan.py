@@ -14,7 +14,7 @@ import torch
 
 from ..metrics.data_reference import data_reference, default_cache_dir
 from ..metrics.reference import ReferenceStats
-from ..metrics.suite import METRICS, SampleCounts, evaluate_sampler
+from ..metrics.suite import METRICS, SampleCounts, evaluate_sampler, real_feature_count
 from ..tasks import ClassConditionalGAN
 from . import preflight
 from .evaluate_generators import generator_names, score_generators
@@ -80,7 +80,7 @@ def evaluate_gan(task: ClassConditionalGAN, ckpt: Path, args: argparse.Namespace
             "FILE.pt, use --feature-network torch-fidelity (online), or drop 'is'"
         )
     classifier = _classifier(args.is_classifier, args.device) if args.is_classifier else None
-    kid = min(args.num_samples, 10_000) if "kid" in metrics else 0
+    kid = real_feature_count(metrics, args.num_samples, SampleCounts())
     reference, source = reference_for(task, ckpt, features, args, classes, kid)
     reals = 0 if reference.kid_features is None else len(reference.kid_features)
     counts = SampleCounts(

@@ -13,8 +13,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from an_lightning.models.init_args import RecordsInitArgs
 
-class DiffAugment(nn.Module):
+
+class DiffAugment(RecordsInitArgs, nn.Module):
     """DiffAugment translation and cutout, as in Zhao et al.'s reference code.
 
     Differentiable w.r.t. the images, so the GAN task applies it to real *and* generated
@@ -27,6 +29,8 @@ class DiffAugment(nn.Module):
 
     ``generator`` (None by default) is where the draws come from; with None they come from
     torch's global CPU RNG, so a standalone ``forward`` follows ``torch.manual_seed``.
+    Its constructor arguments are recorded (``RecordsInitArgs``), so a task built in
+    Python writes them into its checkpoint like any network's.
     """
 
     POLICIES = frozenset({"translation", "cutout"})

@@ -5,7 +5,7 @@ a stained tissue slide, the Hubble deep field, a retina) that load with no downl
 Random square crops of them, resized to ``image_size``, are small real inpainting data:
 ``experiments/inpaint_demo.yaml`` trains on them in minutes on a CPU. Validation crops
 come from held-out photos (default: the astronaut), so scores are on unseen images.
-Crops are drawn once from ``seed`` at setup; the loaders are as in ``DigitsDataModule``.
+Crops are drawn once from ``seed`` at setup; the loaders are ``EmbeddedDataModule``'s.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
 
-from an_lightning.data.base import ImageDataModule
-from an_lightning.data.resume import Flipped
+from an_lightning.data.embedded import EmbeddedDataModule, Split
 
 PHOTOS = (
     "astronaut",
@@ -76,7 +74,7 @@ def random_crops(
     return out
 
 
-class PhotosDataModule(ImageDataModule):
+class PhotosDataModule(EmbeddedDataModule):
     """Random crops of scikit-image's photos; unlabelled (labels -1), flipped when training.
 
     Args:
@@ -100,7 +98,7 @@ class PhotosDataModule(ImageDataModule):
         hflip: bool = True,
         seed: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(image_size)
         unknown = sorted(set(val_photos) - set(PHOTOS))
         if unknown:
             raise ValueError(f"unknown val_photos {unknown}; choose from {', '.join(PHOTOS)}")
@@ -111,14 +109,9 @@ class PhotosDataModule(ImageDataModule):
         if not 0 < min_fraction <= 1:
             raise ValueError(f"min_fraction must lie in (0, 1], got {min_fraction}")
         self.save_hyperparameters()
-        self.image_size, self.hflip = image_size, hflip
-        self.train_set: TensorDataset | None = None
-        self.val_set: TensorDataset | None = None
+        self.hflip = hflip
 
-    def setup(self, stage: str) -> None:
-        super().setup(stage)
-        if self.train_set is not None:
-            return
+    def load_splits(self) -> tuple[Split, Split | None]:
         hp = self.hparams
         generator = torch.Generator().manual_seed(hp.seed)
         held_out = set(hp.val_photos)
@@ -127,27 +120,8 @@ class PhotosDataModule(ImageDataModule):
         train = [shrink(load_photo(n), short) for n in PHOTOS if n not in held_out]
         val = [shrink(load_photo(n), short) for n in PHOTOS if n in held_out]
         crops = random_crops(train, hp.train_crops, hp.image_size, hp.min_fraction, generator)
-        self.train_set = TensorDataset(crops, torch.full((len(crops),), -1))
-        if val and hp.val_crops:
-            crops = random_crops(val, hp.val_crops, hp.image_size, hp.min_fraction, generator)
-            self.val_set = TensorDataset(crops, torch.full((len(crops),), -1))
-
-    def train_dataloader(self) -> DataLoader:
-        if self.train_set is None:
-            raise RuntimeError("call setup() before asking PhotosDataModule for a dataloader")
-        flips = self.hparams.hflip
-        return DataLoader(
-            Flipped(self.train_set) if flips else self.train_set,
-            batch_size=self.hparams.batch_size,
-            sampler=self.train_sampler(self.train_set, self.hparams.seed, flips),
-            drop_last=len(self.train_set) >= self.hparams.batch_size,
-            num_workers=self.hparams.num_workers,
-            persistent_workers=self.hparams.num_workers > 0,
-        )
-
-    def val_dataloader(self) -> DataLoader | list:
-        if self.val_set is None:
-            return []
-        return DataLoader(
-            self.val_set, batch_size=self.hparams.batch_size, num_workers=self.hparams.num_workers
-        )
+        train_split = (crops, torch.full((len(crops),), -1))
+        if not (val and hp.val_crops):
+            return train_split, None
+        crops = random_crops(val, hp.val_crops, hp.image_size, hp.min_fraction, generator)
+        return train_split, (crops, torch.full((len(crops),), -1))

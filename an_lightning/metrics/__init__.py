@@ -1,1 +1,2 @@
-"""Evaluation metrics (FID, IS, KID, intra-FID) with the reference Inception input convention."""
+"""Evaluation metrics (FID, IS, KID, PRDC, intra-FID) under the reference Inception input
+convention."""

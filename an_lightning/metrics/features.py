@@ -83,11 +83,15 @@ class InceptionFeatures(nn.Module):
 
 
 class TorchFidelityFeatures(InceptionFeatures):
-    """torch-fidelity's Inception port via torchmetrics (downloads its weights once).
+    """torch-fidelity's Inception port (downloads its weights once).
 
-    It resizes internally (TF1-style, antialias off here to match TF) and also gives the
-    1008-way ``logits_unbiased`` used for the Inception Score.
+    Its public ``FeatureExtractorInceptionV3`` takes uint8 images, resizes them TF1-style
+    (no antialiasing, as TF does) and scales them itself; asked for
+    ``["2048", "logits_unbiased"]`` it returns the pool features and the 1008-way
+    ``logits_unbiased`` used for the Inception Score, as a tuple.
     """
+
+    FEATURES = ("2048", "logits_unbiased")
 
     def __init__(self) -> None:
         if importlib.util.find_spec("torch_fidelity") is None:
@@ -96,17 +100,15 @@ class TorchFidelityFeatures(InceptionFeatures):
                 "(pip install -c constraints.txt torch-fidelity; it downloads weights, so it "
                 "needs internet); offline, use source='fid-helper'"
             )
-        from torchmetrics.image.fid import NoTrainInceptionV3
+        from torch_fidelity import FeatureExtractorInceptionV3
 
-        net = NoTrainInceptionV3(
-            name="inception-v3-compat", features_list=["2048", "logits_unbiased"], antialias=False
-        )
+        net = FeatureExtractorInceptionV3("inception-v3-compat", list(self.FEATURES))
         super().__init__(net, "tf-inception-2015-12-05:torch-fidelity")
         self.has_logits = True
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> dict[str, Tensor]:
-        pool, logits = self.net._torch_fidelity_forward(to_uint8(images.to(self.device)))
+        pool, logits = self.net(to_uint8(images.to(self.device)))
         return {"pool": pool.reshape(pool.shape[0], -1).float(), "logits": logits.float()}
 
 

@@ -21,6 +21,8 @@ import json
 import sys
 import time
 import warnings
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +33,6 @@ from rich.table import Table
 from torch import Tensor, nn
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from ..cli.errors import command_errors
 from ..data.photos_data import PHOTOS
 from ..data.pipeline import image_decoder
 from ..data.preprocess import encode, sngan_resize
@@ -193,7 +194,12 @@ def print_table(result: dict) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(
+    argv: list[str] | None = None,
+    errors: Callable[[], AbstractContextManager] = nullcontext,
+) -> dict:
+    """Parse ``argv``, measure, print and write the JSON; bad input raises inside
+    ``errors()`` (the command passes ``cli.errors.command_errors``: one line, exit 2)."""
     p = argparse.ArgumentParser(
         prog="python -m an_lightning.metrics.jpeg_shift", description=__doc__
     )
@@ -208,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    with command_errors():
+    with errors():
         result = measure(
             args.crops, args.size, args.quality, args.seed, args.batch_size, args.feature_network
         )
@@ -220,4 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    # Entry-point code: only the command, not the library part, knows the CLI layer.
+    from an_lightning.cli.errors import command_errors
+
+    main(errors=command_errors)

@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
 
-__all__ = ["prdc"]
+__all__ = ["PRDC", "prdc"]
 
 
 def _check(name: str, x: Tensor) -> None:
@@ -161,3 +163,26 @@ def prdc(
         "density": real_hits.item() / (k * m),
         "coverage": covered.item() / n,
     }
+
+
+class PRDC(Metric):
+    """Real and generated features accumulated like KID's (list states concatenated
+    across DDP ranks at ``compute``), then scored by ``prdc`` once on the whole sets.
+
+    Every rank should ``update`` both sets at least once, with a possibly empty (0, D)
+    tensor when it holds none, so the gather sees a matrix on every rank.
+    """
+
+    full_state_update = False
+
+    def __init__(self, k: int = 5, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.k = k
+        self.add_state("real_features", [], dist_reduce_fx="cat")
+        self.add_state("fake_features", [], dist_reduce_fx="cat")
+
+    def update(self, features: Tensor, real: bool) -> None:
+        (self.real_features if real else self.fake_features).append(features.float())
+
+    def compute(self) -> dict[str, float]:
+        return prdc(dim_zero_cat(self.real_features), dim_zero_cat(self.fake_features), self.k)

@@ -62,33 +62,29 @@ class ReferenceStats:
                 f"{path} is not a reference statistics file of format {FORMAT_VERSION} "
                 f"(found {version}): recompute it from the data"
             )
-        return cls.load(path, blob["dataset"], blob["network"], blob)
-
-    @classmethod
-    def load(
-        cls, path: Path, dataset: str, network: str, blob: dict | None = None
-    ) -> ReferenceStats:
-        if blob is None:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-        if blob.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{path} has format {blob.get('version')}, expected {FORMAT_VERSION}")
-        if (blob["dataset"], blob["network"]) != (dataset, network):
-            raise ValueError(
-                f"{path} holds statistics of dataset {blob['dataset']!r} under network "
-                f"{blob['network']!r}, but {dataset!r} under {network!r} was asked for: "
-                "delete the file or point to the right cache"
-            )
 
         def unpack(d: dict) -> GaussianStats:
             return GaussianStats(d["mean"], d["cov"], int(d["count"]))
 
         return cls(
-            dataset,
-            network,
+            blob["dataset"],
+            blob["network"],
             unpack(blob["overall"]),
             {int(c): unpack(d) for c, d in blob["per_class"].items()},
             blob["kid_features"],
         )
+
+    @classmethod
+    def load(cls, path: Path, dataset: str, network: str) -> ReferenceStats:
+        """``read`` the file, refusing statistics of another dataset or feature network."""
+        ref = cls.read(path)
+        if (ref.dataset, ref.network) != (dataset, network):
+            raise ValueError(
+                f"{path} holds statistics of dataset {ref.dataset!r} under network "
+                f"{ref.network!r}, but {dataset!r} under {network!r} was asked for: "
+                "delete the file or point to the right cache"
+            )
+        return ref
 
 
 def reference_path(cache_dir: Path, dataset: str, network: str) -> Path:

@@ -23,7 +23,9 @@ from .suite import Sampler
 
 GENERATORS = ("raw", "ema")
 # Keys of an ``evaluate_sampler`` result that describe the run, not a generator.
-SHARED_KEYS = frozenset({"feature_network", "n_fid", "n_intra_fid_per_class"})
+SHARED_KEYS = frozenset(
+    {"feature_network", "n_fid", "n_intra_fid_per_class", "n_prdc_real", "n_prdc_fake", "prdc_k"}
+)
 
 
 def generator_sampler(generator: nn.Module, seed: int = 0) -> Sampler:

@@ -1,8 +1,10 @@
-"""FID, IS, KID and intra-FID of a class-conditional sampler against cached reference statistics.
+"""FID, IS, KID, PRDC and intra-FID of a class-conditional sampler against cached reference
+statistics.
 
 Each image is generated and passed through the feature network once; its pool features
-feed FID (and KID), its logits IS. All accumulators are torchmetrics states, so under DDP
-each rank generates its share of the labels and ``compute()`` reduces across ranks.
+feed FID (and KID and PRDC: improved precision/recall, density/coverage), its logits IS.
+All accumulators are torchmetrics states, so under DDP each rank generates its share of
+the labels and ``compute()`` reduces across ranks.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from .features import InceptionFeatures, to_uint8
 from .frechet import FeatureMoments, frechet_distance
+from .prdc import PRDC
 from .reference import ReferenceStats
 
 # labels (n,) int64 -> images (n, 3, H, W), uint8 or float in [-1, 1]
 Sampler = Callable[[Tensor], Tensor]
-METRICS = ("fid", "intra_fid", "kid", "is")
+METRICS = ("fid", "intra_fid", "kid", "is", "prdc")
+PRDC_KEYS = ("precision", "recall", "density", "coverage")
+KID_REAL_FEATURES = 10_000  # real features a reference keeps for KID, at most
 
 
 @dataclass
@@ -29,8 +34,10 @@ class SampleCounts:
     """How many images each metric uses; the defaults are the literature's.
 
     50k for FID and IS (Heusel et al. 2017; Salimans et al. 2016, 10 splits); KID as in
-    Binkowski et al. 2018 (100 subsets of 1000). Lower them for quick runs, and say so
-    next to the numbers: FID is biased upwards at small n.
+    Binkowski et al. 2018 (100 subsets of 1000). PRDC as in Naeem et al. 2020: 10k real
+    and 10k generated features (the first ``prdc`` of the ``fid`` samples and of the
+    reference's real features), k = 5. Lower them for quick runs, and say so next to the
+    numbers: FID is biased upwards at small n, and PRDC's k-NN radii depend on n too.
     """
 
     fid: int = 50_000
@@ -39,6 +46,16 @@ class SampleCounts:
     is_splits: int = 10
     kid_subsets: int = 100
     kid_subset_size: int = 1000
+    prdc: int = 10_000
+    prdc_k: int = 5
+
+
+def real_feature_count(metrics: Sequence[str], generated: int, counts: SampleCounts) -> int:
+    """How many real features a reference must keep (its ``kid_features``) for ``metrics``
+    with ``generated`` samples: as many as are generated, at most 10k for KID and
+    ``counts.prdc`` for PRDC; 0 when neither is asked for."""
+    caps = [KID_REAL_FEATURES] * ("kid" in metrics) + [counts.prdc] * ("prdc" in metrics)
+    return min(generated, max(caps)) if caps else 0
 
 
 def rank_share(items: Tensor) -> Tensor:
@@ -71,8 +88,11 @@ def evaluate_sampler(
 
     Args:
         metrics: subset of ``METRICS``; ``None``: all that the inputs allow (IS needs
-            logits: ``features.has_logits`` or a ``classifier``; KID needs
-            ``reference.kid_features``; intra-FID needs ``intra_classes``).
+            logits: ``features.has_logits`` or a ``classifier``; KID and PRDC need
+            ``reference.kid_features``, the real features they compare with; intra-FID
+            needs ``intra_classes``). PRDC adds ``precision``, ``recall``, ``density``
+            and ``coverage`` (``metrics.prdc``) of the generated pool features, the same
+            ones FID uses.
         classifier: uint8 images -> logits, for IS when the feature network has no
             classifier head (the offline fid-helper network has none).
     """
@@ -82,10 +102,12 @@ def evaluate_sampler(
             f"reference statistics come from {reference.network!r} but the feature network "
             f"is {features.name!r}: compute the reference with the same network"
         )
+    no_reals = "reference has no real features (kid_features): compute it with kid_count > 0"
     possible = {
         "fid": "",
         "intra_fid": "" if intra_classes else "no intra_classes given",
-        "kid": "" if reference.kid_features is not None else "reference has no kid_features",
+        "kid": "" if reference.kid_features is not None else no_reals,
+        "prdc": no_reals if reference.kid_features is None else _prdc_problem(reference, counts),
         "is": ""
         if features.has_logits or classifier is not None
         else f"{features.name} has no logits: pass classifier= or use the torch-fidelity source",
@@ -101,7 +123,7 @@ def evaluate_sampler(
         raise ValueError(f"reference has no statistics for classes {missing}: recompute it")
 
     result: dict[str, float | str] = {"feature_network": features.name}
-    if {"fid", "kid", "is"} & set(chosen):
+    if {"fid", "kid", "is", "prdc"} & set(chosen):
         result |= _overall(
             sample, num_classes, features, reference, counts, chosen, classifier, seed, device
         )
@@ -130,7 +152,7 @@ def _overall(
     seed: int,
     device: torch.device | str,
 ) -> dict[str, float | str]:
-    """FID, KID and IS over ``counts.fid`` class-balanced samples."""
+    """FID, KID, IS and PRDC over ``counts.fid`` class-balanced samples."""
     moments = FeatureMoments(features.num_features).to(device)
     inception_score = None
     if "is" in chosen:  # stores every logit vector: only built when asked for
@@ -150,14 +172,21 @@ def _overall(
         # KID's real features are gathered across ranks, so each rank adds its share
         # (a rank with none would fail torchmetrics' gather).
         kid.update(rank_share(reference.kid_features).to(device), real=True)
+    prdc_state = n_prdc = None
+    if "prdc" in chosen:
+        prdc_state, n_prdc = _prdc_state(reference, counts, features.num_features, device)
     labels = rank_share(balanced_labels(counts.fid, num_classes, seed))
-    for batch in labels.split(counts.batch_size):
+    index = rank_share(torch.arange(counts.fid))  # which of the fid samples each one is
+    batches = zip(labels.split(counts.batch_size), index.split(counts.batch_size), strict=True)
+    for batch, at in batches:
         images = sample(batch)
         out = features(images)
         pool = out["pool"].to(device)
         moments.update(pool)
         if kid is not None:
             kid.update(pool, real=False)
+        if prdc_state is not None:  # the first n of the fid samples, whichever rank has them
+            prdc_state.update(pool[(at < n_prdc[1]).to(pool.device)], real=False)
         if inception_score is not None:
             logits = out["logits"] if classifier is None else classifier(to_uint8(images))
             inception_score.update(logits.float().to(device))
@@ -170,4 +199,37 @@ def _overall(
     if inception_score is not None:
         mean, std = inception_score.compute()
         result |= {"is_mean": float(mean), "is_std": float(std)}
+    if prdc_state is not None:
+        result |= prdc_state.compute()
+        result |= {"n_prdc_real": n_prdc[0], "n_prdc_fake": n_prdc[1], "prdc_k": counts.prdc_k}
     return result
+
+
+def _prdc_counts(reference: ReferenceStats, counts: SampleCounts) -> tuple[int, int]:
+    """(real, generated) feature counts of PRDC: the first ``counts.prdc`` of each."""
+    return min(counts.prdc, len(reference.kid_features)), min(counts.prdc, counts.fid)
+
+
+def _prdc_problem(reference: ReferenceStats, counts: SampleCounts) -> str:
+    """Why PRDC cannot be computed with these counts ("" if it can)."""
+    n_real, n_fake = _prdc_counts(reference, counts)
+    if 1 <= counts.prdc_k < min(n_real, n_fake):
+        return ""
+    return (
+        f"k={counts.prdc_k} needs more than k real ({n_real}) and generated ({n_fake}) "
+        "features: raise the sample counts or lower prdc_k (>= 1)"
+    )
+
+
+def _prdc_state(
+    reference: ReferenceStats, counts: SampleCounts, dim: int, device: torch.device | str
+) -> tuple[PRDC, tuple[int, int]]:
+    """A ``PRDC`` accumulator holding this rank's share of the first real features, and
+    the (real, generated) counts (``evaluate_sampler`` has checked them)."""
+    n_real, n_fake = _prdc_counts(reference, counts)
+    state = PRDC(counts.prdc_k).to(device)
+    # Gathered across ranks at compute(), like KID's: each rank adds its share (every
+    # rank adds a matrix, possibly empty, so the gather sees one everywhere).
+    state.update(rank_share(reference.kid_features[:n_real]).to(device), real=True)
+    state.update(torch.zeros(0, dim, device=device), real=False)
+    return state, (n_real, n_fake)

@@ -9,7 +9,6 @@ from torch import Tensor, nn
 
 from ..data.augment import DiffAugment
 from ..loggers import log_image
-from ..models.init_args import class_path
 from ..norms import set_generator
 from ..viz import make_grid, save_png
 from .base import AdversarialTask, Losses
@@ -61,14 +60,6 @@ class ClassConditionalGAN(AdversarialTask):
         self.sample_classes = shown
         self.d_augment = d_augment if d_augment is not None else nn.Identity()
         self.save_network_configs(d_augment=d_augment)
-
-    def network_config(self, module: nn.Module) -> dict | None:
-        # DiffAugment (data.augment) keeps its arguments as attributes, not init_args.
-        if isinstance(module, DiffAugment) and not hasattr(module, "init_args"):
-            policy, translation, cutout = ",".join(module.policy), module.translation, module.cutout
-            args = {"policy": policy, "translation": translation, "cutout": cutout}
-            return {"class_path": class_path(module), "init_args": args}
-        return super().network_config(module)
 
     @property
     def image_size(self) -> int:
