@@ -7,7 +7,14 @@ output is 1/4 of the image size) is ``bn``, ``sa`` or ``an``: AN and BN inside
 that block after its first conv (the paper's placement, docs/method.md), SA after
 it (SA-GAN's). Lightning must stay within 5%.
 
+``--compile`` compiles G and D (the task's ``compile`` option; ``nn.Module.compile``
+with static shapes in the plain loop), ``--channels-last`` puts them and the batch in
+channels_last (the task's ``channels_last``). The first iteration, which compiles, is
+reported on its own (``*_first_s``) and, like every warm-up iteration, left out of the
+rates.
+
     python -m benchmarks.train_speed [--resolutions 32 128] [--device cuda --precision bf16]
+        [--compile] [--channels-last]
 """
 
 from __future__ import annotations
@@ -64,6 +71,15 @@ class RepeatedBatch(Dataset):
         return self.batch
 
 
+def prepare(net: torch.nn.Module, args) -> torch.nn.Module:
+    """What the task's ``channels_last`` and ``compile`` options do to a network."""
+    if getattr(args, "channels_last", False):
+        net = net.to(memory_format=torch.channels_last)
+    if getattr(args, "compile", False):
+        net.compile(mode=getattr(args, "compile_mode", None), dynamic=False)
+    return net
+
+
 class IterationTimer(L.Callback):
     """Wall time of every training batch (synchronised on CUDA)."""
 
@@ -82,9 +98,15 @@ class IterationTimer(L.Callback):
 
 
 def time_lightning(res, norm, args, batch) -> list[float]:
+    """Wall time of every iteration (the first ones included: see ``main``)."""
     torch.manual_seed(0)
     g, d = build_nets(res, norm, args.ch, args.num_classes)
-    task = ClassConditionalGAN(g, d, max_g_steps=args.iters, sample_every=0, ema_start=0)
+    options = {
+        "compile": getattr(args, "compile", False),
+        "compile_mode": getattr(args, "compile_mode", None),
+        "channels_last": getattr(args, "channels_last", False),
+    }
+    task = ClassConditionalGAN(g, d, max_g_steps=args.iters, sample_every=0, ema_start=0, **options)
     task.on_train_end = lambda: None  # no sample grid: not part of an iteration
     timer = IterationTimer()
     trainer = L.Trainer(
@@ -100,11 +122,12 @@ def time_lightning(res, norm, args, batch) -> list[float]:
     )
     loader = DataLoader(RepeatedBatch(batch, args.iters), batch_size=None)
     trainer.fit(task, loader)
-    return timer.times[args.warmup :]
+    return timer.times
 
 
 def time_plain(res, norm, args, batch) -> list[float]:
-    """The same iteration as ClassConditionalGAN.training_step, without Lightning."""
+    """The same iteration as ClassConditionalGAN.training_step, without Lightning
+    (every iteration's wall time, the first ones included)."""
     torch.manual_seed(0)
     device = torch.device(args.device)
     g, d = build_nets(res, norm, args.ch, args.num_classes)
@@ -117,6 +140,10 @@ def time_plain(res, norm, args, batch) -> list[float]:
     set_generator(d, torch.Generator().manual_seed(1))
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(args.precision)
     real, labels = (t.to(device) for t in batch)
+    if getattr(args, "channels_last", False):
+        real = real.contiguous(memory_format=torch.channels_last)
+        ema.to(memory_format=torch.channels_last)
+    g, d = prepare(g, args), prepare(d, args)
     times = []
     for it in range(1, args.iters + 1):
         if device.type == "cuda":
@@ -148,7 +175,7 @@ def time_plain(res, norm, args, batch) -> list[float]:
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    return times[args.warmup :]
+    return times
 
 
 def random_batch(size: int, res: int, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -179,7 +206,7 @@ def iteration_rate(
         device=device,
         precision=precision,
     )
-    times = time_lightning(res, norm, args, random_batch(batch, res, num_classes))
+    times = time_lightning(res, norm, args, random_batch(batch, res, num_classes))[warmup:]
     seconds = statistics.median(times)
     return {
         "resolution": res,
@@ -207,6 +234,9 @@ def parse_args(argv):
     p.add_argument("--rounds", type=int, default=2, help="interleaved Lightning/plain rounds")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--precision", default="32-true", help="e.g. bf16-mixed on a GPU")
+    p.add_argument("--compile", action="store_true", help="torch.compile G and D")
+    p.add_argument("--compile-mode", default=None, help="torch.compile mode (default: its own)")
+    p.add_argument("--channels-last", action="store_true", help="G, D and batches in channels_last")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/train_speed.json"))
     args = p.parse_args(argv)
     default_batch = {32: 64, 64: 32, 128: 8} if args.device == "cpu" else {32: 256, 128: 256}
@@ -220,10 +250,15 @@ def main(argv: list[str] | None = None) -> int:
     for res, bsz in zip(args.resolutions, args.batches, strict=True):
         batch = random_batch(bsz, res, args.num_classes)
         for norm in args.norms:
-            light, plain = [], []
+            light, plain, firsts = [], [], {"lightning": [], "plain": []}
             for _ in range(args.rounds):  # interleaved, so drift in machine load hits both
-                light += time_lightning(res, norm, args, batch)
-                plain += time_plain(res, norm, args, batch)
+                for kind, timer, kept in (
+                    ("lightning", time_lightning, light),
+                    ("plain", time_plain, plain),
+                ):
+                    times = timer(res, norm, args, batch)
+                    firsts[kind].append(times[0])
+                    kept += times[args.warmup :]
             t_l, t_p = statistics.median(light), statistics.median(plain)
             rows.append(
                 {
@@ -233,20 +268,28 @@ def main(argv: list[str] | None = None) -> int:
                     "lightning_img_s": bsz / t_l,
                     "plain_img_s": bsz / t_p,
                     "overhead_pct": 100 * (t_l / t_p - 1),
+                    # The first iteration of the first round: compilation, when --compile.
+                    "lightning_first_s": firsts["lightning"][0],
+                    "plain_first_s": firsts["plain"][0],
                 }
             )
             r = rows[-1]
             print(
                 f"{res:>4}px {norm:<3} B={bsz:<4} lightning {r['lightning_img_s']:8.1f} img/s  "
-                f"plain {r['plain_img_s']:8.1f} img/s  overhead {r['overhead_pct']:+.1f}%",
+                f"plain {r['plain_img_s']:8.1f} img/s  overhead {r['overhead_pct']:+.1f}%  "
+                f"first iteration {r['lightning_first_s']:.1f} s / {r['plain_first_s']:.1f} s",
                 flush=True,
             )
-    table = ["| res | extra norm | batch | Lightning img/s | plain img/s | overhead |"]
-    table.append("|---|---|---|---|---|---|")
+    table = [
+        "| res | extra norm | batch | Lightning img/s | plain img/s | overhead "
+        "| first iteration s (Lightning / plain) |"
+    ]
+    table.append("|---|---|---|---|---|---|---|")
     for r in rows:
         table.append(
             f"| {r['resolution']} | {r['norm']} | {r['batch']} | {r['lightning_img_s']:.1f} | "
-            f"{r['plain_img_s']:.1f} | {r['overhead_pct']:+.1f}% |"
+            f"{r['plain_img_s']:.1f} | {r['overhead_pct']:+.1f}% | "
+            f"{r['lightning_first_s']:.1f} / {r['plain_first_s']:.1f} |"
         )
     print("\n" + "\n".join(table))
     met = all(r["overhead_pct"] <= 5 for r in rows)

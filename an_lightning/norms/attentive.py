@@ -128,8 +128,15 @@ class AttentiveNormBase(Norm):
         if self.pool and k.shape[2] >= 2 and k.shape[3] >= 2:
             k = F.max_pool2d(k, 2)
         k = k.flatten(2)
-        idx = self.sample_positions(k.shape[0], k.shape[2]).to(k.device, non_blocking=True)
+        idx = self.draw_positions(k.shape[0], k.shape[2], k.device)
         return torch.gather(k, 2, idx.unsqueeze(1).expand(-1, k.shape[1], -1))
+
+    @torch.compiler.disable
+    def draw_positions(self, batch: int, positions: int, device: torch.device) -> Tensor:
+        """``sample_positions`` moved to ``device``, kept eager under ``torch.compile``:
+        the draws must come from this layer's checkpointed ``generator`` in the same
+        order as in eager mode, whatever the compiler would do with a random op."""
+        return self.sample_positions(batch, positions).to(device, non_blocking=True)
 
     def soft_layout(self, x: Tensor) -> Tensor:
         """S = softmax over entities of tau * (f(x) + t * F), in float32 at least.

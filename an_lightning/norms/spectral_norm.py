@@ -59,9 +59,14 @@ class SpectralNorm(nn.Module):
             weight = weight.permute(self.dim, *(d for d in range(weight.ndim) if d != self.dim))
         return weight.flatten(1)
 
+    # Eager even under torch.compile: in a compiled graph the in-place buffer update makes
+    # autograd save the buffer itself, so a second call before backward (D on real, then
+    # on fake) fails autograd's version check. Out of the graph, u and v come back fresh.
+    @torch.compiler.disable
     @torch.no_grad()
-    def power_iteration(self, mat: Tensor, iterations: int) -> None:
-        """Update u and v in place (so replicas sharing the buffers see the update)."""
+    def power_iteration(self, mat: Tensor, iterations: int) -> tuple[Tensor, Tensor]:
+        """Update u and v in place (so replicas sharing the buffers see the update);
+        returns copies of them in ``mat``'s (at least float32) dtype."""
         dtype = torch.promote_types(mat.dtype, torch.float32)
         with torch.autocast(device_type=mat.device.type, enabled=False):
             mat = mat.to(dtype)
@@ -71,6 +76,14 @@ class SpectralNorm(nn.Module):
                 v = F.normalize(torch.mv(mat.H, u), dim=0, eps=self.eps)
             self._u.copy_(u)
             self._v.copy_(v)
+            return self.vectors(dtype)
+
+    def vectors(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """Copies of u and v: a second forward pass may update the buffers before the
+        first backward."""
+        u = self._u.to(dtype).clone(memory_format=torch.contiguous_format)
+        v = self._v.to(dtype).clone(memory_format=torch.contiguous_format)
+        return u, v
 
     def forward(self, weight: Tensor) -> Tensor:
         with torch.autocast(device_type=weight.device.type, enabled=False):
@@ -79,10 +92,9 @@ class SpectralNorm(nn.Module):
                 return F.normalize(weight.to(dtype), dim=0, eps=self.eps).to(weight.dtype)
             mat = self.as_matrix(weight.to(dtype))
             if self.training:
-                self.power_iteration(mat, self.n_power_iterations)
-            # Clones: a second forward pass may update u, v before the first backward.
-            u = self._u.to(dtype).clone(memory_format=torch.contiguous_format)
-            v = self._v.to(dtype).clone(memory_format=torch.contiguous_format)
+                u, v = self.power_iteration(mat, self.n_power_iterations)
+            else:
+                u, v = self.vectors(dtype)
             sigma = torch.vdot(u, torch.mv(mat, v))
             return (weight.to(dtype) / sigma).to(weight.dtype)
 

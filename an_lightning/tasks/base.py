@@ -8,7 +8,8 @@ toggled, adds the norms' regularization loss, counts generator iterations (Light
 EMA, keeps per-rank random generators in checkpoints, drives Adam's SN-GAN linear decay
 from the G counter, logs, and stops a diverged run (every logged tensor is watched on
 the device; the host looks on the logging cadence and before every checkpoint is
-written).
+written). Optionally it compiles G and D and puts them in channels_last
+(``configure_model``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ NETWORK_ARGS = ("generator", "discriminator", "d_augment")
 # What LightningCLI records so that ``load_from_checkpoint`` parses class_path/init_args
 # back into modules (a public function, on Lightning's allowlist of instantiators).
 INSTANTIATOR = "lightning.pytorch.cli.instantiate_module"
+# torch.compile's modes (its documented list); anything else fails at construction.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 Losses = tuple[Tensor, dict[str, Tensor]]  # (loss to minimise, extra values to log)
@@ -61,6 +64,19 @@ class AdversarialTask(L.LightningModule, ABC):
             the released code; 0 switches it off).
         max_g_steps: stop after this many generator iterations.
         seed: base seed of the per-rank generators (rank r uses seed + r).
+        compile: compile G and D with ``torch.compile`` (``nn.Module.compile``, so
+            state_dict keys and checkpoints are those of an eager run), in
+            ``configure_model``. The compiled forward is G's and D's ``__call__``;
+            what a task calls on their submodules (the inpainting critics' gradient
+            penalty) stays eager. Shapes are static (every optimizer step sees an
+            equal chunk), so a different batch size recompiles once. The EMA G, used
+            for samples and evaluation, stays eager.
+        compile_mode: ``torch.compile``'s ``mode`` (None: its default; e.g.
+            ``"max-autotune"`` on a GPU).
+        channels_last: G, D and the EMA G in ``torch.channels_last`` memory format,
+            and every 4-D tensor of a training batch with them (faster convs on
+            GPUs with tensor cores). Values agree with the default layout to float
+            rounding, not bit for bit.
     """
 
     # Whether the G step takes a chunk of real images (inpainting) or only latents (GAN).
@@ -82,12 +98,20 @@ class AdversarialTask(L.LightningModule, ABC):
         lambda_orth: float = 2e-4,
         max_g_steps: int = 100_000,
         seed: int = 0,
+        compile: bool = False,
+        compile_mode: str | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if max_g_steps < 1:
             raise ValueError(f"max_g_steps must be >= 1 generator iterations, got {max_g_steps}")
         if n_dis < 1:
             raise ValueError(f"n_dis must be >= 1, got {n_dis}")
+        if compile_mode is not None and compile_mode not in COMPILE_MODES:
+            raise ValueError(
+                f"compile_mode {compile_mode!r} is not a torch.compile mode: use one of "
+                f"{', '.join(COMPILE_MODES)}, or leave it unset"
+            )
         self.save_config(generator=generator, discriminator=discriminator)
         self.automatic_optimization = False
         self.generator, self.discriminator = generator, discriminator
@@ -99,6 +123,10 @@ class AdversarialTask(L.LightningModule, ABC):
         self.rng: RankGenerators | None = None
         self._pending_rng: dict[str, Tensor] | None = None
         self.guard = FiniteGuard()
+        # Not read from hparams: checkpoints written before these options lack them.
+        self.compile_options = {"mode": compile_mode, "dynamic": False} if compile else None
+        self.memory_format = torch.channels_last if channels_last else None
+        self.networks_prepared = False
 
     # -- the config checkpoints rebuild the task from --------------------------------
     def save_config(self, **networks: nn.Module | None) -> None:
@@ -222,6 +250,31 @@ class AdversarialTask(L.LightningModule, ABC):
         loss = regularization_loss(net)
         return 0.0 if loss is None else self.hparams.lambda_orth * loss
 
+    # -- compiled path and memory format -------------------------------------------
+    def configure_model(self) -> None:
+        """Put G, D (and the EMA G) in channels_last and compile G and D, once.
+
+        Lightning calls this hook before restoring a checkpoint and in every stage
+        (fit, validate, ...); ``nn.Module.compile`` wraps the call, not the module, so
+        parameter names, checkpoints and resuming are unchanged.
+        """
+        if self.networks_prepared:
+            return
+        if self.memory_format is not None:
+            for net in (self.generator, self.discriminator, self.g_ema):
+                net.to(memory_format=self.memory_format)
+        if self.compile_options is not None:
+            self.generator.compile(**self.compile_options)
+            self.discriminator.compile(**self.compile_options)
+        self.networks_prepared = True
+
+    def to_memory_format(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """``batch`` with its 4-D tensors (images, masks) in the networks' memory format."""
+        if self.memory_format is None:
+            return batch
+        fmt = self.memory_format
+        return tuple(t.contiguous(memory_format=fmt) if t.dim() == 4 else t for t in batch)
+
     # -- the iteration ------------------------------------------------------------
     def split_batch(self, batch: tuple[Tensor, ...]) -> list[tuple[Tensor, ...]]:
         """``chunks_per_batch`` equal chunks of every tensor in ``batch``."""
@@ -237,7 +290,7 @@ class AdversarialTask(L.LightningModule, ABC):
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         lr_factor = self.apply_lr_schedule()
-        chunks = self.split_batch(batch)
+        chunks = self.split_batch(self.to_memory_format(batch))
 
         self.toggle_optimizer(opt_d)
         for chunk in chunks[: self.hparams.n_dis]:
