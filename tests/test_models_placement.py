@@ -317,8 +317,3 @@ def test_in_block_layers_are_found_by_the_network_walkers():
         "G.blocks.1.extra.norm": (2, 4, 16, 16),
         "D.blocks.1.extra.norm": (2, 4, 16, 16),
     }
-
-
-def test_bad_placement_is_refused():
-    with pytest.raises(ValueError, match=r"placement must be one of 'in_block', 'after_block'"):
-        LayerSpec("an", placement="inside")

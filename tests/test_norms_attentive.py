@@ -11,7 +11,6 @@ from an_lightning.norms import (
     AttentiveNorm,
     AttentiveNormBase,
     build_norm,
-    layouts,
     regularization_loss,
     set_generator,
 )
@@ -249,19 +248,6 @@ def test_an_official_clamps_t():
         an.t.fill_(1.0)
     an.generator = seeded(0)
     assert torch.equal(a, an(x))
-
-
-def test_layouts_are_collected_for_pictures():
-    net = torch.nn.Sequential(make_an(n=5), make_an(n=7, keep_layout=False))
-    net.eval()
-    x = torch.randn(2, 16, 8, 8)
-    for m in net:
-        x = m(x)
-    found = layouts(net)
-    assert list(found) == ["0"]
-    s = found["0"]
-    assert s.shape == (2, 5, 8, 8) and not s.requires_grad
-    assert torch.allclose(s.sum(dim=1), torch.ones(2, 8, 8), atol=1e-6)
 
 
 def test_tiny_maps_do_not_break_sampling():

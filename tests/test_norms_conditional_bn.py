@@ -40,8 +40,6 @@ def test_rejects_labels_of_the_wrong_kind():
 def test_sync_batchnorm_conversion_keeps_the_calling_convention():
     cbn = torch.nn.SyncBatchNorm.convert_sync_batchnorm(build_norm("cbn", 2, num_classes=3))
     assert isinstance(cbn.bn, torch.nn.SyncBatchNorm)
-    bn = torch.nn.SyncBatchNorm.convert_sync_batchnorm(build_norm("bn", 2))
-    assert isinstance(bn.bn, torch.nn.SyncBatchNorm)
 
 
 def test_class_weights_mix_the_per_class_gains_and_biases():
