@@ -70,7 +70,7 @@ def my_gan(tmp_path, monkeypatch):
         (root / name).write_text(BLOCKS[name][0])
     monkeypatch.syspath_prepend(str(root))
     monkeypatch.chdir(tmp_path)
-    # The registry has no public unregister; the existing registry test swaps it the same way.
+    # A copy of the registry per test (as tests/test_norms_registry.py does): restored after.
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     yield root
     for name in [m for m in sys.modules if m == "my_gan" or m.startswith("my_gan.")]:

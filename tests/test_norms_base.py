@@ -67,3 +67,18 @@ def test_forwarded_options_show_in_the_signature():
     child = Child(8, a=5)
     assert (child.a, child.b, child.c) == (5, 3, 4)
     assert list(inspect.signature(Fixed.__init__).parameters) == ["self", "num_features", "scale"]
+
+
+def test_a_direct_subclass_may_take_bare_options():
+    """Norm's own __init__ is nn.Module's (*args, **kwargs): nothing to inherit, so a
+    direct subclass with **options keeps its signature as written."""
+
+    class Loose(Norm):
+        def __init__(self, num_features: int, **options) -> None:
+            super().__init__()
+            self.options = options
+
+    assert list(inspect.signature(Loose.__init__).parameters) == [
+        "self", "num_features", "options"
+    ]  # fmt: skip
+    assert Loose(4, x=1).options == {"x": 1}

@@ -4,7 +4,16 @@ import pytest
 import torch
 from torch import Tensor
 
-from an_lightning.norms import Norm, build_norm, norm_factory, norm_names, register, registry
+from an_lightning.norms import (
+    Norm,
+    build_norm,
+    norm_class,
+    norm_factory,
+    norm_names,
+    register,
+    registry,
+    unregister,
+)
 
 
 def test_required_names_are_registered():
@@ -57,3 +66,12 @@ def test_a_new_norm_is_one_class_and_one_line(monkeypatch):
         register("bn", Scale)
     with pytest.raises(TypeError, match="subclass"):
         register("linear", torch.nn.Linear)
+
+
+def test_unregister_removes_a_name_and_refuses_unknown_ones(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    cls = norm_class("in")
+    assert unregister("in") is cls
+    assert "in" not in norm_names()
+    with pytest.raises(ValueError, match="unknown norm 'in'; registered norms: "):
+        unregister("in")

@@ -10,7 +10,15 @@ from .collect import layouts, regularization_loss, set_generator
 from .conditional_bn import ConditionalBatchNorm
 from .identity import Identity
 from .instance_norm import InstanceNorm
-from .registry import NormFactory, build_norm, norm_class, norm_factory, norm_names, register
+from .registry import (
+    NormFactory,
+    build_norm,
+    norm_class,
+    norm_factory,
+    norm_names,
+    register,
+    unregister,
+)
 from .self_attention import SelfAttention
 from .spade import SPADE
 
@@ -38,4 +46,5 @@ __all__ = [
     "register",
     "regularization_loss",
     "set_generator",
+    "unregister",
 ]

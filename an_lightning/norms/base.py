@@ -87,6 +87,8 @@ def inherit_options(cls: type) -> None:
     if not var:
         return
     base = inspect.signature(super(cls, cls).__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in base.values()):
+        return  # the base is Norm itself (nn.Module's *args, **kwargs): no options to inherit
     merged = [own.get(name, p) for name, p in base.items()]
     tail = [p for p in merged if p.kind is inspect.Parameter.VAR_KEYWORD]
     merged = [p for p in merged if p not in tail]

@@ -28,6 +28,14 @@ def register(name: str, cls: type[Norm]) -> None:
     _REGISTRY[name] = cls
 
 
+def unregister(name: str) -> type[Norm]:
+    """Remove ``name`` and return its class (tests and plugins that add a norm for a
+    while); an unknown name is the same clear error as ``norm_class``'s."""
+    cls = norm_class(name)
+    del _REGISTRY[name]
+    return cls
+
+
 def norm_names() -> list[str]:
     """Registered names, sorted."""
     return sorted(_REGISTRY)
