@@ -13,7 +13,7 @@ export MALLOC_TRIM_THRESHOLD_ ?= 68719476736
 # spinning made small torch ops 60-100x slower (a 200-step demo: 15 min vs 1.5 min).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup test lint demo bench clean
+.PHONY: setup test lint demo bench clean gpu-wheels
 
 setup: $(STAMP)
 
@@ -45,6 +45,18 @@ bench: setup
 	$(BIN)/python -m benchmarks.norm_speed --out benchmarks/results/norm_speed.json
 	$(BIN)/python -m benchmarks.data_speed --out benchmarks/results/data_speed.json
 	$(BIN)/python -m benchmarks.train_speed --out benchmarks/results/train_speed.json
+
+# Wheels for the lent GPU machine (no registry there): what it lacks, pinned to this
+# .venv's versions, for Python 3.12 on x86_64 Linux; benchmarks/gpu.sh installs them.
+GPU_WHEELS := .gpu-wheels
+GPU_PLATFORMS := $(foreach p,manylinux2014 manylinux_2_17 manylinux_2_28,--platform $(p)_x86_64)
+gpu-wheels: setup
+	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
+	$(BIN)/python -m benchmarks.gpu_wheels requirements > $(GPU_WHEELS)/requirements.txt
+	$(PIP) download --disable-pip-version-check -q --no-deps --only-binary=:all: \
+	    --python-version 3.12 --implementation cp $(GPU_PLATFORMS) \
+	    -d $(GPU_WHEELS) -r $(GPU_WHEELS)/requirements.txt
+	@du -sh $(GPU_WHEELS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
