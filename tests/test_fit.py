@@ -145,14 +145,31 @@ def test_every_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys)
         classes["model"]["init_args"][net]["init_args"]["num_classes"] = 5
     csv_logger = tiny_config(run)
     csv_logger["trainer"]["logger"]["class_path"] = "lightning.pytorch.loggers.CSVLogger"
+    overlay = {"model": {"init_args": {"n_dis": 1}}}
+    no_base = write(tmp_path / "no_base.yaml", {"base": "nope.yaml", **overlay})
+    bad_base = write(tmp_path / "bad_base.yaml", {"base": 3, **overlay})
+    write(tmp_path / "x.yaml", {"base": "y.yaml", **overlay})
+    write(tmp_path / "y.yaml", {"base": "x.yaml", **overlay})
+    linked = "--model.init_args.generator.init_args.resolution=64"
     cases = {
         "empty config": ([str(tmp_path / "empty.yaml")], "is empty"),
         "YAML syntax": ([str(tmp_path / "broken.yaml")], "line 2"),
         "unknown key": ([config, "--model.init_args.bogus=1"], "'bogus' is not accepted"),
         "unknown top-level key": ([config, "--bogus=1"], "unrecognized arguments"),
         "bad value": ([config, "--model.init_args.g_lr=abc"], "g_lr"),
-        "image size": ([config, "--data.init_args.image_size=64"], "64x64 images"),
-        "class count": ([str(write(tmp_path / "c.yaml", classes))], "conditioned on 5 classes"),
+        "image size": (
+            [config, "--data.init_args.image_size=64"],
+            "resolution is 32, but it comes from the data (data.image_size is 64)",
+        ),
+        "class count": (
+            [str(write(tmp_path / "c.yaml", classes))],
+            "num_classes is 5, but it comes from the data (data.num_classes is 10)",
+        ),
+        "linked key": ([config, linked], "generator.init_args.resolution is 64, but it comes"),
+        "missing base": ([str(no_base)], "its base nope.yaml does not exist"),
+        "base not a path": ([str(bad_base)], "base must be a path to a config file, got 3"),
+        "base cycle": ([str(tmp_path / "x.yaml")], "(a cycle)"),
+        "base option": ([config, "--base=a.yaml"], "base is a key of config files"),
         "batch < n_dis": ([config, "--data.init_args.batch_size=1"], "batch_size 1 cannot"),
         "checkpoint_every 0": ([config, "--checkpoint_every=0"], "checkpoint_every must be"),
         "checkpoint_every < 0": ([config, "--checkpoint_every=-5"], "got -5"),
@@ -245,6 +262,55 @@ def test_print_config(tmp_path, capsys):
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["init_args"]["n_dis"] == 2
     assert not (tmp_path / "run").exists()
+
+
+def test_the_networks_take_num_classes_and_resolution_from_the_data(tmp_path, capsys):
+    """Written once, in the data: G and D get them when fit builds them, checkpoints keep
+    them (so evaluate and sample rebuild the same networks), configs do not repeat them."""
+    from an_lightning.tasks import ClassConditionalGAN
+
+    config = tiny_config(tmp_path / "run", max_g_steps=1)
+    for net in ("generator", "discriminator"):
+        for key in ("resolution", "num_classes"):
+            del config["model"]["init_args"][net]["init_args"][key]
+    config["data"]["init_args"]["image_size"] = 64
+    path = str(write(tmp_path / "linked.yaml", config))
+    with pytest.raises(SystemExit):
+        fit.main([path, "--print_config"])
+    printed = yaml.safe_load(capsys.readouterr().out)["model"]["init_args"]["generator"]
+    assert {"resolution", "num_classes"}.isdisjoint(printed["init_args"])
+    fit.main([path, "--checkpoint_every=1"])
+    task = ClassConditionalGAN.load_from_checkpoint(tmp_path / "run/checkpoints/last.ckpt")
+    for net in (task.generator, task.discriminator):
+        assert (net.resolution, net.num_classes) == (64, 10)  # the digits' 10 classes
+    saved = yaml.safe_load((tmp_path / "run/config.yaml").read_text())
+    assert "resolution" not in saved["model"]["init_args"]["discriminator"]["init_args"]
+
+
+def test_a_config_states_only_what_differs_from_its_base(tmp_path, capsys):
+    """``base``: read first (relative to the file naming it), once, and not in the resolved
+    config; such an overlay trains and resumes as any config."""
+    run = tmp_path / "run"
+    (tmp_path / "bases").mkdir()
+    base = write(tmp_path / "bases/a.yaml", tiny_config(run, max_g_steps=2))
+    overlay = {"base": "bases/a.yaml", "model": {"init_args": {"n_dis": 1}}}
+    overlay = str(write(tmp_path / "b.yaml", overlay))
+    deeper = str(write(tmp_path / "c.yaml", {"base": "b.yaml", "checkpoint_every": 1}))
+
+    def printed(*argv: str) -> dict:
+        with pytest.raises(SystemExit):
+            fit.main([*argv, "--print_config"])
+        return yaml.safe_load(capsys.readouterr().out)
+
+    expected = printed(str(base), "--model.init_args.n_dis=1")
+    assert printed(overlay) == expected and "base" not in expected
+    assert printed(str(base), f"--config={overlay}") == expected  # the base is read once
+    assert printed(deeper) == {**expected, "checkpoint_every": 1}
+    fit.main([overlay])
+    fit.main([overlay, "--model.init_args.max_g_steps=3"])
+    assert "resuming from" in capsys.readouterr().out
+    saved = yaml.safe_load((run / "config.resume-1.yaml").read_text())
+    assert saved["model"]["init_args"]["n_dis"] == 1 and "base" not in saved
 
 
 @pytest.mark.slow

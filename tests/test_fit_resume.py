@@ -273,8 +273,9 @@ def shard_config(
         max_g_steps=steps,
         d_augment={"class_path": "an_lightning.data.augment.DiffAugment"},
     )
-    for net in ("generator", "discriminator"):
-        config["model"]["init_args"][net]["init_args"]["num_classes"] = len(CLASSES)
+    for net in ("generator", "discriminator"):  # the CLI links them from the shards' index
+        del config["model"]["init_args"][net]["init_args"]["num_classes"]
+        del config["model"]["init_args"][net]["init_args"]["resolution"]
     config["checkpoint_every"] = EVERY
     config["data"] = {
         "class_path": "an_lightning.data.ShardDataModule",

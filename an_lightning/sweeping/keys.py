@@ -19,9 +19,9 @@ def parse_fit_args(args: list[str]):
     """The fit CLI's parsed config for ``args`` (``CONFIG.yaml --k=v ...``), nothing built."""
     from jsonargparse import ArgumentError
 
-    from .. import fit
+    from ..cli.fit_cli import FitCLI, build_cli, to_cli_args
 
-    class ParseOnly(fit.FitCLI):
+    class ParseOnly(FitCLI):
         """Stops right after parsing (a public hook): nothing seeded, built or written."""
 
         def parse_arguments(self, parser, args) -> None:
@@ -31,7 +31,7 @@ def parse_fit_args(args: list[str]):
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err), ignored_warnings(*FIT_NOISE):
-            fit.build_cli(fit.to_cli_args(args), ParseOnly, exit_on_error=False)
+            build_cli(to_cli_args(args), ParseOnly, exit_on_error=False)
     except Parsed as done:
         return done.parser, done.config
     except SystemExit as exc:  # the fit CLI refused: keep its message, not its usage line
