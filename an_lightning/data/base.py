@@ -57,8 +57,8 @@ class ImageDataModule(L.LightningDataModule):
         if expected > 0 and expected != self.num_classes:
             raise ValueError(
                 f"the model is conditioned on {expected} classes but {type(self).__name__} "
-                f"has {self.num_classes}; set the model's num_classes to {self.num_classes} "
-                "(in YAML: link it to data.num_classes) or point the data at the right set."
+                f"has {self.num_classes}; remove num_classes from the generator and discriminator "
+                "(the fit CLI takes it from the data) or point the data at the right set."
             )
 
     def setup(self, stage: str) -> None:
