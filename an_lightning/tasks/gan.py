@@ -52,7 +52,8 @@ class ClassConditionalGAN(AdversarialTask):
         if discriminator.num_classes != self.num_classes:
             raise ValueError(
                 f"generator has {self.num_classes} classes, discriminator "
-                f"{discriminator.num_classes}: set both num_classes to the data's class count (the fit CLI takes it from the data)"
+                f"{discriminator.num_classes}: set both num_classes to the data's class count "
+                "(the fit CLI takes it from the data)"
             )
         shown = sample_classes or list(range(min(self.num_classes, 10)))
         if not all(0 <= c < self.num_classes for c in shown):
