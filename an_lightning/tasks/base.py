@@ -142,11 +142,31 @@ class AdversarialTask(L.LightningModule, ABC):
         if "_class_path" in self.hparams:
             self.hparams.clear()  # keep the CLI's order of keys
             self.save_hyperparameters()  # the CLI's config, networks included
+            self.drop_unbuilt_args(**networks)
             return
         config = {k: plain(v) for k, v in self.hparams.items()}
         config.update(_class_path=class_path(self), _instantiator=INSTANTIATOR)
         self.save_hyperparameters(config)
         self.save_network_configs(**networks)
+
+    def drop_unbuilt_args(self, **networks: nn.Module | None) -> None:
+        """Keep only the init_args each recording network was built with.
+
+        The fit CLI links the data's ``num_classes`` and ``image_size`` into every
+        network's config; a network without such an argument (the inpainting generator)
+        is built without it, so its checkpoint must not name it either, or the config
+        would not parse back.
+        """
+        for name, module in networks.items():
+            config, built = self.hparams.get(name), getattr(module, "init_args", None)
+            if hasattr(config, "as_dict"):  # a jsonargparse Namespace
+                config = config.as_dict()
+            if not isinstance(config, dict) or not isinstance(built, dict):
+                continue
+            given = config.get("init_args")
+            if isinstance(given, dict) and set(given) - set(built):
+                init_args = {k: v for k, v in given.items() if k in built}
+                self.hparams[name] = {**config, "init_args": init_args}
 
     def save_network_configs(self, **networks: nn.Module | None) -> None:
         """Add the configs of ``networks`` (None stays None) unless the CLI gave them."""
