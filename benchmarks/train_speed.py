@@ -7,11 +7,11 @@ output is 1/4 of the image size) is ``bn``, ``sa`` or ``an``: AN and BN inside
 that block after its first conv (the paper's placement, docs/method.md), SA after
 it (SA-GAN's). Lightning must stay within 5%.
 
-``--compile`` compiles G and D (the task's ``compile`` option; ``nn.Module.compile``
-with static shapes in the plain loop), ``--channels-last`` puts them and the batch in
-channels_last (the task's ``channels_last``). The first iteration, which compiles, is
-reported on its own (``*_first_s``) and, like every warm-up iteration, left out of the
-rates.
+``--compile`` compiles G and D (the task's ``compile`` option; in the plain loop the
+same ``norms.attentive.compile_network`` with static shapes), ``--channels-last`` puts
+them and the batch in channels_last (the task's ``channels_last``). The first
+iteration, which compiles, is reported on its own (``*_first_s``) and, like every
+warm-up iteration, left out of the rates.
 
     python -m benchmarks.train_speed [--resolutions 32 128] [--device cuda --precision bf16]
         [--compile] [--channels-last]
@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from an_lightning.models import Discriminator, Generator, LayerSpec
 from an_lightning.norms import regularization_loss, set_generator
+from an_lightning.norms.attentive import compile_network
 from an_lightning.tasks import ClassConditionalGAN
 from an_lightning.tasks.losses import hinge_d, hinge_g
 
@@ -76,7 +77,7 @@ def prepare(net: torch.nn.Module, args) -> torch.nn.Module:
     if getattr(args, "channels_last", False):
         net = net.to(memory_format=torch.channels_last)
     if getattr(args, "compile", False):
-        net.compile(mode=getattr(args, "compile_mode", None), dynamic=False)
+        compile_network(net, mode=getattr(args, "compile_mode", None), dynamic=False)
     return net
 
 

@@ -2,8 +2,7 @@
 
 import json
 
-import torch
-
+import an_lightning.tasks.base
 from benchmarks import train_speed
 
 TINY = ["--resolutions", "32", "--norms", "an", "--ch", "4", "--batch", "4"]
@@ -26,10 +25,11 @@ def test_compile_flag_compiles_g_and_d_in_both_loops(tmp_path, monkeypatch):
     the plain loop; recorded instead of run, since compiling takes minutes on a CPU."""
     calls = []
 
-    def record(self, *args, **kwargs):
-        calls.append((type(self).__name__, kwargs))
+    def record(net, **kwargs):
+        calls.append((type(net).__name__, kwargs))
 
-    monkeypatch.setattr(torch.nn.Module, "compile", record)
+    monkeypatch.setattr(an_lightning.tasks.base, "compile_network", record)
+    monkeypatch.setattr(train_speed, "compile_network", record)
     argv = [*TINY, "--compile", "--compile-mode", "reduce-overhead"]
     assert train_speed.main([*argv, "--out", str(tmp_path / "speed.json")]) == 0
     expected = {"mode": "reduce-overhead", "dynamic": False}

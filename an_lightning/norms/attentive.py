@@ -84,6 +84,10 @@ class AttentiveNormBase(Norm):
         self.beta = nn.Parameter(torch.ones(c, n)) if affine else None
         self.alpha = nn.Parameter(torch.zeros(c, n)) if affine else None
         self.last_layout: Tensor | None = None
+        # Positions drawn eagerly before a compiled call (``compile_network``), and the
+        # list a recording call logs this layer's draws to; both None otherwise.
+        self.planned_positions: Tensor | None = None
+        self.draw_log: list[tuple[AttentiveNormBase, int, int, torch.device]] | None = None
         if statistics == "batch":  # only here: instance-statistics checkpoints unchanged
             self.register_buffer("running_mean", torch.zeros(c, n, dtype=torch.float32))
             self.register_buffer("running_var", torch.ones(c, n, dtype=torch.float32))
@@ -128,14 +132,19 @@ class AttentiveNormBase(Norm):
         if self.pool and k.shape[2] >= 2 and k.shape[3] >= 2:
             k = F.max_pool2d(k, 2)
         k = k.flatten(2)
-        idx = self.draw_positions(k.shape[0], k.shape[2], k.device)
+        idx = self.planned_positions
+        if idx is None:
+            idx = self.draw_positions(k.shape[0], k.shape[2], k.device)
         return torch.gather(k, 2, idx.unsqueeze(1).expand(-1, k.shape[1], -1))
 
     @torch.compiler.disable
     def draw_positions(self, batch: int, positions: int, device: torch.device) -> Tensor:
         """``sample_positions`` moved to ``device``, kept eager under ``torch.compile``:
         the draws must come from this layer's checkpointed ``generator`` in the same
-        order as in eager mode, whatever the compiler would do with a random op."""
+        order as in eager mode, whatever the compiler would do with a random op. Called
+        inside a compiled network this is a graph break (``compile_network`` avoids it)."""
+        if self.draw_log is not None:
+            self.draw_log.append((self, batch, positions, device))
         return self.sample_positions(batch, positions).to(device, non_blocking=True)
 
     def soft_layout(self, x: Tensor) -> Tensor:
@@ -324,6 +333,85 @@ class OfficialAttentiveNorm(AttentiveNormBase):
     def orthogonality_loss(self) -> Tensor:
         """Sum of the entries of W W^T - I (signed, as the TF code computes it)."""
         return orthogonality_loss(self.layout.weight, signed=True)
+
+
+Draw = tuple[AttentiveNormBase, int, int, torch.device]  # (layer, batch, positions, device)
+
+
+class PlannedDrawsForward:
+    """A network's compiled ``forward`` whose AN layers draw before the graph runs.
+
+    A ``torch.Generator`` cannot enter a graph, and a graph break inside the network
+    (AN's eager draw) makes dynamo compile every block, norm and spectral norm the
+    broken frames call as frames of their own, shared by all layers of a class and
+    recompiled per layer shape until torch's recompile limit sends them back to eager.
+    So the draws leave the graph. The first call with a new key (input shapes and
+    devices, which layers sample) runs eagerly and records the draws it makes, in
+    order; later calls with that key make the same draws, from the same generators in
+    the same order, then run the compiled forward, which reads them from
+    ``planned_positions``: one graph per network and autograd state, none recompiled
+    as training goes on. A layer that draws twice in one call cannot be planned: that
+    key runs the compiled forward with its graph breaks.
+    """
+
+    def __init__(self, net: nn.Module, options: dict[str, Any]) -> None:
+        self.net, self.options = net, options
+        self.compiled = torch.compile(type(net).forward, **options)
+        self.plans: dict[tuple, list[Draw] | None] = {}
+
+    def __reduce__(self):  # a compiled function does not pickle: compile again
+        return (PlannedDrawsForward, (self.net, self.options))
+
+    def layers(self) -> list[AttentiveNormBase]:
+        return [m for m in self.net.modules() if isinstance(m, AttentiveNormBase)]
+
+    def key(self, args: tuple, kwargs: dict[str, Any]) -> tuple:
+        values = (*args, *kwargs.items())
+        shapes = tuple((v.shape, v.dtype, v.device) if torch.is_tensor(v) else v for v in values)
+        return shapes, tuple(m.ssr_active() for m in self.layers())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        key = self.key(args, kwargs)
+        if key not in self.plans:
+            return self.record(key, args, kwargs)
+        plan = self.plans[key]
+        if plan is None:
+            return self.compiled(self.net, *args, **kwargs)
+        try:
+            for layer, batch, positions, device in plan:
+                layer.planned_positions = layer.draw_positions(batch, positions, device)
+            return self.compiled(self.net, *args, **kwargs)
+        finally:
+            for layer, *_ in plan:
+                layer.planned_positions = None
+
+    def record(self, key: tuple, args: tuple, kwargs: dict[str, Any]) -> Any:
+        """Run eagerly, logging every AN draw; the log is ``key``'s plan."""
+        log: list[Draw] = []
+        layers = self.layers()
+        for m in layers:
+            m.draw_log = log
+        try:
+            out = type(self.net).forward(self.net, *args, **kwargs)
+        finally:
+            for m in layers:
+                m.draw_log = None
+        drew = [layer for layer, *_ in log]
+        self.plans[key] = log if len(set(map(id, drew))) == len(drew) else None
+        return out
+
+
+def compile_network(net: nn.Module, **options: Any) -> None:
+    """``torch.compile`` ``net`` in place, keeping its state_dict keys.
+
+    A network without AN layers gets ``nn.Module.compile(**options)``; one with them
+    a ``PlannedDrawsForward`` as its ``forward`` (hooks stay eager), so that its AN
+    draws stay out of the graph.
+    """
+    if not any(isinstance(m, AttentiveNormBase) for m in net.modules()):
+        net.compile(**options)
+        return
+    net.forward = PlannedDrawsForward(net, options)
 
 
 def _refuse_biasless_official_checkpoint(

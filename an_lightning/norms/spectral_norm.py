@@ -59,24 +59,21 @@ class SpectralNorm(nn.Module):
             weight = weight.permute(self.dim, *(d for d in range(weight.ndim) if d != self.dim))
         return weight.flatten(1)
 
-    # Eager even under torch.compile: in a compiled graph the in-place buffer update makes
-    # autograd save the buffer itself, so a second call before backward (D on real, then
-    # on fake) fails autograd's version check. Out of the graph, u and v come back fresh.
-    @torch.compiler.disable
     @torch.no_grad()
     def power_iteration(self, mat: Tensor, iterations: int) -> tuple[Tensor, Tensor]:
         """Update u and v in place (so replicas sharing the buffers see the update);
-        returns copies of them in ``mat``'s (at least float32) dtype."""
-        dtype = torch.promote_types(mat.dtype, torch.float32)
-        with torch.autocast(device_type=mat.device.type, enabled=False):
-            mat = mat.to(dtype)
-            u, v = self._u.to(dtype), self._v.to(dtype)
-            for _ in range(iterations):
-                u = F.normalize(torch.mv(mat, v), dim=0, eps=self.eps)
-                v = F.normalize(torch.mv(mat.H, u), dim=0, eps=self.eps)
-            self._u.copy_(u)
-            self._v.copy_(v)
-            return self.vectors(dtype)
+        returns copies of them in ``mat``'s (at least float32) dtype.
+
+        Under ``torch.compile`` the same update runs as one opaque op
+        (``power_iteration_op``), which keeps the network one graph: a graph break
+        here would split it into per-layer frames that recompile per weight shape.
+        Traced inline instead, inductor writes the new u into the buffer and saves that
+        very buffer for backward, so a second call before backward (D on real, then on
+        fake) fails autograd's version check; the op's outputs are fresh copies.
+        """
+        if torch.compiler.is_compiling():
+            return power_iteration_op(mat.detach(), self._u, self._v, iterations, self.eps)
+        return update_vectors(mat, self._u, self._v, iterations, self.eps)
 
     def vectors(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         """Copies of u and v: a second forward pass may update the buffers before the
@@ -101,6 +98,39 @@ class SpectralNorm(nn.Module):
     def right_inverse(self, value: Tensor) -> Tensor:
         """Assigning a weight stores it as the unnormalised original."""
         return value
+
+
+def update_vectors(
+    mat: Tensor, u0: Tensor, v0: Tensor, iterations: int, eps: float
+) -> tuple[Tensor, Tensor]:
+    """Power iteration from the buffers ``u0``, ``v0``, updated in place; returns
+    copies of u and v in ``mat``'s (at least float32) dtype."""
+    dtype = torch.promote_types(mat.dtype, torch.float32)
+    with torch.no_grad(), torch.autocast(device_type=mat.device.type, enabled=False):
+        mat = mat.to(dtype)
+        u, v = u0.to(dtype), v0.to(dtype)
+        for _ in range(iterations):
+            u = F.normalize(torch.mv(mat, v), dim=0, eps=eps)
+            v = F.normalize(torch.mv(mat.H, u), dim=0, eps=eps)
+        u0.copy_(u)
+        v0.copy_(v)
+        fresh = torch.contiguous_format
+        return u0.to(dtype).clone(memory_format=fresh), v0.to(dtype).clone(memory_format=fresh)
+
+
+# torch.library's documented way to keep a stateful piece opaque inside a graph.
+@torch.library.custom_op("an_lightning::power_iteration", mutates_args=("u0", "v0"))
+def power_iteration_op(
+    mat: Tensor, u0: Tensor, v0: Tensor, iterations: int, eps: float
+) -> tuple[Tensor, Tensor]:
+    """``update_vectors`` as a custom op (``SpectralNorm.power_iteration`` under compile)."""
+    return update_vectors(mat, u0, v0, iterations, eps)
+
+
+@power_iteration_op.register_fake
+def _(mat: Tensor, u0: Tensor, v0: Tensor, iterations: int, eps: float) -> tuple[Tensor, Tensor]:
+    dtype = torch.promote_types(mat.dtype, torch.float32)
+    return u0.new_empty(u0.shape, dtype=dtype), v0.new_empty(v0.shape, dtype=dtype)
 
 
 def spectral_norm(

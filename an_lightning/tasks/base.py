@@ -24,6 +24,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..models.init_args import class_path, module_config, plain
 from ..norms import regularization_loss, set_generator
+from ..norms.attentive import compile_network
 from .finite import FiniteGuard, NonFiniteError, nonfinite_state
 from .optim import linear_decay
 from .rng import RankGenerators, gather_states, restore_states
@@ -64,13 +65,20 @@ class AdversarialTask(L.LightningModule, ABC):
             the released code; 0 switches it off).
         max_g_steps: stop after this many generator iterations.
         seed: base seed of the per-rank generators (rank r uses seed + r).
-        compile: compile G and D with ``torch.compile`` (``nn.Module.compile``, so
-            state_dict keys and checkpoints are those of an eager run), in
-            ``configure_model``. The compiled forward is G's and D's ``__call__``;
-            what a task calls on their submodules (the inpainting critics' gradient
-            penalty) stays eager. Shapes are static (every optimizer step sees an
-            equal chunk), so a different batch size recompiles once. The EMA G, used
-            for samples and evaluation, stays eager.
+        compile: compile G and D with ``torch.compile`` in ``configure_model``
+            (``norms.attentive.compile_network``: state_dict keys and checkpoints are
+            those of an eager run). Each network compiles to one graph per autograd
+            state, 2 in all (G without grad in the D step and with it in the G step;
+            D trainable on detached images and frozen by ``toggle_optimizer`` on G's),
+            and nothing recompiles as training goes on: AN's draws are made before
+            the graph runs and spectral norm's power iteration is one op inside it
+            (a graph break would split the network into per-layer frames recompiled
+            per shape until torch's recompile limit). An AN network's first call per
+            input shape runs eagerly to record its draws. What a task calls on their
+            submodules (the inpainting critics' gradient penalty) stays eager. Shapes
+            are static (every optimizer step sees an equal chunk), so a different
+            batch size compiles once more. The EMA G, used for samples and
+            evaluation, stays eager.
         compile_mode: ``torch.compile``'s ``mode`` (None: its default; e.g.
             ``"max-autotune"`` on a GPU).
         channels_last: G, D and the EMA G in ``torch.channels_last`` memory format,
@@ -275,8 +283,9 @@ class AdversarialTask(L.LightningModule, ABC):
         """Put G, D (and the EMA G) in channels_last and compile G and D, once.
 
         Lightning calls this hook before restoring a checkpoint and in every stage
-        (fit, validate, ...); ``nn.Module.compile`` wraps the call, not the module, so
-        parameter names, checkpoints and resuming are unchanged.
+        (fit, validate, ...); ``compile_network`` wraps the call, not the module, so
+        parameter names, checkpoints and resuming are unchanged. ``compile_options``
+        are ``torch.compile``'s keyword arguments (a test may add a ``backend``).
         """
         if self.networks_prepared:
             return
@@ -284,8 +293,8 @@ class AdversarialTask(L.LightningModule, ABC):
             for net in (self.generator, self.discriminator, self.g_ema):
                 net.to(memory_format=self.memory_format)
         if self.compile_options is not None:
-            self.generator.compile(**self.compile_options)
-            self.discriminator.compile(**self.compile_options)
+            compile_network(self.generator, **self.compile_options)
+            compile_network(self.discriminator, **self.compile_options)
         self.networks_prepared = True
 
     def to_memory_format(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
