@@ -78,9 +78,7 @@ class SpectralNorm(nn.Module):
     def vectors(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         """Copies of u and v: a second forward pass may update the buffers before the
         first backward."""
-        u = self._u.to(dtype).clone(memory_format=torch.contiguous_format)
-        v = self._v.to(dtype).clone(memory_format=torch.contiguous_format)
-        return u, v
+        return copies(self._u, self._v, dtype)
 
     def forward(self, weight: Tensor) -> Tensor:
         with torch.autocast(device_type=weight.device.type, enabled=False):
@@ -114,8 +112,14 @@ def update_vectors(
             v = F.normalize(torch.mv(mat.H, u), dim=0, eps=eps)
         u0.copy_(u)
         v0.copy_(v)
-        fresh = torch.contiguous_format
-        return u0.to(dtype).clone(memory_format=fresh), v0.to(dtype).clone(memory_format=fresh)
+        return copies(u0, v0, dtype)
+
+
+def copies(u: Tensor, v: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Fresh contiguous copies of the buffers ``u``, ``v`` in ``dtype``: what autograd may
+    save, since a later forward pass updates the buffers themselves in place."""
+    fresh = torch.contiguous_format
+    return u.to(dtype).clone(memory_format=fresh), v.to(dtype).clone(memory_format=fresh)
 
 
 # torch.library's documented way to keep a stateful piece opaque inside a graph.
