@@ -143,6 +143,13 @@ def test_every_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys)
     classes = tiny_config(run)
     for net in ("generator", "discriminator"):
         classes["model"]["init_args"][net]["init_args"]["num_classes"] = 5
+    defaults = tiny_config(run)  # the classes' own default, stated: still not the data's
+    defaults["model"]["init_args"]["generator"]["init_args"]["num_classes"] = 1000
+    unlabelled = tiny_config(run)
+    unlabelled["data"] = {
+        "class_path": "an_lightning.data.PhotosDataModule",
+        "init_args": {"image_size": 32, "train_crops": 32, "val_crops": 0},
+    }
     csv_logger = tiny_config(run)
     csv_logger["trainer"]["logger"]["class_path"] = "lightning.pytorch.loggers.CSVLogger"
     overlay = {"model": {"init_args": {"n_dis": 1}}}
@@ -166,6 +173,15 @@ def test_every_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys)
             "num_classes is 5, but it comes from the data (data.num_classes is 10)",
         ),
         "linked key": ([config, linked], "generator.init_args.resolution is 64, but it comes"),
+        "linked default": (
+            [str(write(tmp_path / "d.yaml", defaults))],
+            "generator.init_args.num_classes is 1000, but it comes from the data",
+        ),
+        "unlabelled data": (
+            [str(write(tmp_path / "u.yaml", unlabelled))],
+            "data.num_classes is 0 (the data has no class labels), but model.init_args."
+            "generator is class-conditional",
+        ),
         "missing base": ([str(no_base)], "its base nope.yaml does not exist"),
         "base not a path": ([str(bad_base)], "base must be a path to a config file, got 3"),
         "base cycle": ([str(tmp_path / "x.yaml")], "(a cycle)"),

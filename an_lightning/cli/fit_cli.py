@@ -14,13 +14,13 @@ are written once in a config and derived by the CLI:
 from __future__ import annotations
 
 import errno
-import importlib
-import inspect
+import sys
 from argparse import SUPPRESS, ArgumentError
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -89,9 +89,18 @@ class FitCLI(LightningCLI):
                 parser.link_arguments(source, target, link, apply_on="instantiate")
 
     def _from_data(self, target: str, source: str) -> Callable[[int], int]:
-        """The data's value for ``target``; refuses a different value the config gave."""
+        """The data's value for ``target``; refuses a value the config gave that differs,
+        and class-conditional networks on data without labels."""
 
         def from_data(value: int) -> int:
+            if target not in self.config:
+                return value  # the network lacks the argument: jsonargparse skips the link
+            if target.endswith(".num_classes") and value < 1:
+                raise ValueError(
+                    f"{source} is {value} (the data has no class labels), but "
+                    f"{target.rsplit('.init_args.', 1)[0]} is class-conditional: give "
+                    "labelled data (a folder of class subfolders, or shards with labels)"
+                )
             given = self._given(target)
             if given is not None and given != value:
                 raise ValueError(
@@ -102,17 +111,19 @@ class FitCLI(LightningCLI):
 
         return from_data
 
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        """Parse as LightningCLI does, keeping the arguments for ``_given``."""
+        super().parse_arguments(parser, args)
+        self.args, self.given = (sys.argv[1:] if args is None else args), None
+
     def _given(self, target: str):
-        """``target``'s parsed value if the config set it (it differs from the default)."""
-        value = self.config.get(target)
-        network, argument = target.rsplit(".init_args.", 1)
-        class_path = self.config.get(f"{network}.class_path")
-        if value is None or not isinstance(class_path, str):
-            return None
-        module, _, name = class_path.rpartition(".")
-        cls = getattr(importlib.import_module(module), name, None)
-        param = inspect.signature(cls).parameters.get(argument) if cls else None
-        return None if param is not None and value == param.default else value
+        """``target``'s value if the command itself set it, even to the class default
+        (parsed again without defaults, once, when the links are applied)."""
+        if self.given is None:
+            by_object = isinstance(self.args, dict | Namespace)
+            parse = self.parser.parse_object if by_object else self.parser.parse_args
+            self.given = parse(self.args, defaults=False)
+        return self.given.get(target)
 
     def before_instantiate_classes(self) -> None:
         configured = Path(self.config.run_dir or Path("runs") / self._config_name())
