@@ -182,6 +182,26 @@ def test_statistics_in_float32_under_bf16_autocast():
     assert (in_bf16.double() - want).abs().max().item() > 0.15  # 5x worse than float32
 
 
+@pytest.mark.slow
+def test_statistics_stay_float32_when_compiled():
+    """Inductor keeps the float32 island: compiled bf16 is as accurate as eager bf16.
+
+    The control compiles the same computation with its statistics in bf16: inductor does
+    not quietly upcast it, so the threshold does tell the two apart.
+    """
+    torch.manual_seed(4)
+    x = (torch.randn(2, 8, 16, 16) * 2.0 + 50.0).bfloat16()
+    layout = random_layout(2, 4, 16, 16).bfloat16()
+    want = naive_regional_norm(x.double(), layout.double(), variance="weighted")
+    compiled = torch.compile(regional_norm, backend="inductor", fullgraph=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = compiled(x, layout, variance="weighted")
+    assert got.dtype == torch.bfloat16
+    assert (got.double() - want).abs().max().item() < 0.05
+    in_bf16 = torch.compile(naive_regional_norm, backend="inductor", fullgraph=True)
+    assert (in_bf16(x, layout, variance="weighted").double() - want).abs().max().item() > 0.1
+
+
 def test_empty_region_has_finite_gradients():
     x = torch.randn(1, 3, 4, 4, dtype=torch.float64, requires_grad=True)
     layout = torch.zeros(1, 2, 4, 4, dtype=torch.float64)
