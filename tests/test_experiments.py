@@ -248,3 +248,20 @@ def test_small_ablation_entropy_averages_logged_layout_entropy(tmp_path, capsys)
     entropy.main(tmp_path)
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| an16 ")]
     assert rows == ["| an16 | 2 | G.blocks.1.extra.norm | 0.600 | 0.700 | - | - | - | - | - |"]
+
+
+def test_the_docs_state_the_demo_recipe(capsys):
+    """README and docs/results.md name the demo's steps, batch, seed and EMA as they are."""
+    config = resolved([str(FOLDER / "demo.yaml")], capsys)
+    task, data = config["model"]["init_args"], config["data"]["init_args"]
+    steps, seed = task["max_g_steps"], config["seed_everything"]
+    root = FOLDER.parent
+    readme = " ".join((root / "README.md").read_text().split())
+    assert f"{steps} generator iterations at batch {data['batch_size']}, seed {seed}" in readme
+    results = " ".join((root / "docs/results.md").read_text().split())
+    recipe = f"{steps} generator iterations at batch {data['batch_size']}, EMA "
+    assert f"{recipe}{task['ema_decay']} from step {task['ema_start']}, seed {seed}" in results
+    callbacks = {
+        c["class_path"].rsplit(".", 1)[1]: c["init_args"] for c in config["trainer"]["callbacks"]
+    }
+    assert callbacks["TrainingFID"]["every"] == steps  # fid/raw and fid/ema at the last step
