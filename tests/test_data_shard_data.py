@@ -1,3 +1,4 @@
+import gc
 import json
 import multiprocessing
 import re
@@ -335,3 +336,19 @@ def test_real_ddp_ranks_train_in_step_and_validate_disjoint_shards(tmp_path):
     assert [r["train"] for r in ranks] == [6, 6]  # 27 samples // (4 x 2 ranks), 2 epochs
     assert sum(r["val"] for r in ranks) == 2 * 6  # 3 val shards dealt to 2 ranks, 2 epochs
     assert sorted(r["val"] for r in ranks) == [4, 8]
+
+
+def test_a_stream_stopped_by_bad_data_stops_its_workers_at_once(data, tmp_path):
+    """Without a garbage collection or a teardown: the error raised to the caller holds
+    nothing that keeps the DataLoader, so its workers are gone when it arrives."""
+    folder = _relabelled(data, tmp_path / "two", 2)  # the shards hold labels 0, 1 and 2
+    dm = ShardDataModule(str(folder / "shard-*.tar"), batch_size=4, num_workers=2)
+    before = set(multiprocessing.active_children())
+    gc.disable()
+    try:
+        with pytest.raises(LabelRangeError):
+            list(dm.train_dataloader())
+        left = set(multiprocessing.active_children()) - before
+    finally:
+        gc.enable()
+    assert not left, left

@@ -59,8 +59,12 @@ class ShardLoader:
             return
         except (BadDataError, LabelRangeError) as err:  # raised in a worker: its own line
             kind, message = type(err), worker_message(err)
-        # Raised outside the handler, so it holds no reference to the worker's exception,
-        # whose traceback would keep the DataLoader (and its workers) alive.
+            # Its traceback holds the DataLoader's iterator in a reference cycle (torch
+            # re-raises from a frame that keeps the exception), which would keep the
+            # workers alive until a garbage collection: dropped, the iterator is freed
+            # now, and freeing it shuts the workers down.
+            err.__traceback__ = None
+        # Raised outside the handler, so it holds no reference to the worker's exception.
         raise kind(message)
 
     def close(self) -> None:
