@@ -80,7 +80,8 @@ class FitCLI(LightningCLI):
         # Read by to_cli_args, so neither --help nor the resolved config shows it.
         parser.add_argument(f"--{BASE}", type=str | None, default=None, help=SUPPRESS)
         # Written once, by the data: a link whose target a task's network lacks (the
-        # inpainting generator has no num_classes) is skipped by jsonargparse.
+        # inpainting generator has no num_classes) is skipped by jsonargparse (the
+        # task's hparams still receive it: AdversarialTask.drop_unbuilt_args).
         for attribute, argument in LINKED.items():
             for net in NETWORKS:
                 target = f"model.init_args.{net}.init_args.{argument}"

@@ -161,9 +161,13 @@ class AdversarialTask(L.LightningModule, ABC):
         """Keep only the init_args each recording network was built with.
 
         The fit CLI links the data's ``num_classes`` and ``image_size`` into every
-        network's config; a network without such an argument (the inpainting generator)
-        is built without it, so its checkpoint must not name it either, or the config
-        would not parse back.
+        network's config. jsonargparse skips a link whose target network lacks the
+        argument (the inpainting generator), but still counts it as applied (4.53:
+        ``apply_instantiation_links`` records ``applied_value`` either way), and
+        LightningCLI's instantiator writes every applied link into the task's hparams.
+        The checkpoint must not name an argument the network was not built with, or its
+        config would not parse back; this is where that can be undone without private
+        API of either library.
         """
         for name, module in networks.items():
             config, built = self.hparams.get(name), getattr(module, "init_args", None)
