@@ -77,5 +77,9 @@ def test_two_ranks_match_one_process(tmp_path):
     assert single["precision"] > 0 and single["recall"] > 0
     for rank in (0, 1):
         assert isinstance(results[rank], dict), results[rank]
-        for key in ("fid", "kid_mean", "intra_fid", *PRDC_KEYS):
+        for key in ("fid", "intra_fid", *PRDC_KEYS):
             assert results[rank][key] == pytest.approx(single[key], rel=1e-6, abs=1e-9), key
+        # KID is a float32 difference of kernel means near 1 that ends near 1e-3, so the
+        # order of the gathered features (strided shares) moves it by ~3e-4 relative (the
+        # same 40 features, one subset); fid and PRDC above check that the sets are equal.
+        assert results[rank]["kid_mean"] == pytest.approx(single["kid_mean"], rel=1e-3)

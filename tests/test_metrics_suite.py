@@ -105,6 +105,25 @@ def test_fid_kid_intra_fid_match_hand_computations(digits, features, reference):
     assert got["intra_fid"] == pytest.approx(sum(per_class) / 2, rel=1e-6)
 
 
+def test_kid_subsets_come_from_the_seed_not_the_global_rng(digits, features, reference):
+    """torchmetrics permutes KID's subsets with the global RNG: the estimate must not
+    move with whatever drew from it before (DDP ranks and reruns start from other
+    states), only with the evaluation's seed."""
+    images, labels = digits
+    counts = SampleCounts(fid=80, batch_size=40, kid_subsets=4, kid_subset_size=40)
+
+    def kid(global_seed: int, seed: int = 0) -> float:
+        torch.manual_seed(global_seed)
+        sampler = RecordingSampler(images[:600], labels[:600])
+        got = evaluate_sampler(
+            sampler, CLASSES, features, reference, counts, metrics=["kid"], seed=seed
+        )
+        return got["kid_mean"]
+
+    assert kid(0) == kid(1) == kid(2)
+    assert kid(0, seed=1) != kid(0)  # 40 of 80 per subset: the seed does choose them
+
+
 def test_real_images_score_far_better_than_noise(digits, features, reference):
     images, labels = digits
     counts = SampleCounts(fid=100, batch_size=50)

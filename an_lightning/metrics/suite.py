@@ -194,7 +194,11 @@ def _overall(
     if "fid" in chosen:
         result["fid"] = frechet_distance(moments.compute(), reference.overall)
     if kid is not None:
-        mean, std = kid.compute()
+        # torchmetrics draws KID's subsets from the global RNG: drawn from ``seed`` here,
+        # they are the same on every rank and in every run, whatever ran before.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            mean, std = kid.compute()
         result |= {"kid_mean": float(mean), "kid_std": float(std)}
     if inception_score is not None:
         mean, std = inception_score.compute()
