@@ -186,9 +186,12 @@ def test_an_unreadable_shard_counts_as_its_samples_and_trips_max_bad_fraction(te
         dm.teardown("validate")
         message = str(caught.value)
         assert "\n" not in message, repr(message)
-        # 4 of 40 (a worker that finishes first checks at 32 or 36 already); counting the
-        # shard as 1 bad sample, as before, gave 1 of 37: 2.7%, which passed
-        assert re.match(r"4 of (32|36|40) samples failed \(1\d\.\d% > max_bad_fraction=5", message)
+        # 4 of 40, or fewer seen: the counters are shared, and a worker that finishes first
+        # checks while the other is still reading (4 of 37 seen in CI), after its own 20.
+        # Counting the shard as 1 bad sample, as before, gave 1 of 37: 2.7%, which passed
+        seen = re.match(r"4 of (\d+) samples failed \((\d+\.\d)% > max_bad_fraction=5", message)
+        assert seen and 20 <= int(seen[1]) <= 40, message
+        assert float(seen[2]) == round(400 / int(seen[1]), 1), message
         assert "shard-000004.tar (4)" in message
         with pytest.raises(BadDataError, match=r"samples failed .*shard-000004.tar"):
             loader = dm.train_dataloader()
