@@ -251,16 +251,22 @@ def test_small_ablation_entropy_averages_logged_layout_entropy(tmp_path, capsys)
 
 
 def test_the_docs_state_the_demo_recipe(capsys):
-    """README and docs/results.md name the demo's steps, batch, seed and EMA as they are."""
+    """README and docs/results.md name the demo's steps, batch, seed, learning rates and EMA
+    as they are."""
     config = resolved([str(FOLDER / "demo.yaml")], capsys)
     task, data = config["model"]["init_args"], config["data"]["init_args"]
     steps, seed = task["max_g_steps"], config["seed_everything"]
+    mantissa, exponent = f"{task['g_lr']:e}".split("e")
+    lr = f"{float(mantissa):g}e{int(exponent)}"  # 0.0015 as the docs write it: 1.5e-3
+    assert task["d_lr"] == task["g_lr"]
     root = FOLDER.parent
     readme = " ".join((root / "README.md").read_text().split())
-    assert f"{steps} generator iterations at batch {data['batch_size']}, seed {seed}" in readme
+    recipe = f"{steps} generator iterations at batch {data['batch_size']}, seed {seed}"
+    assert f"{recipe}, learning rate {lr} for G and D" in readme
     results = " ".join((root / "docs/results.md").read_text().split())
     recipe = f"{steps} generator iterations at batch {data['batch_size']}, EMA "
-    assert f"{recipe}{task['ema_decay']} from step {task['ema_start']}, seed {seed}" in results
+    recipe += f"{task['ema_decay']} from step {task['ema_start']}, seed {seed}"
+    assert f"{recipe}, with learning rate {lr} for G and for D" in results
     callbacks = {
         c["class_path"].rsplit(".", 1)[1]: c["init_args"] for c in config["trainer"]["callbacks"]
     }
