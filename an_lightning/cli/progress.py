@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lightning.pytorch.callbacks import RichProgressBar
 
-from ..tasks.interface import GeneratorTask
+from ..tasks.interface import GeneratorTask, provides
 
 
 class GIterProgressBar(RichProgressBar):
@@ -18,7 +18,7 @@ class GIterProgressBar(RichProgressBar):
 
     def train_description(self, trainer, pl_module) -> str | None:
         """``G iter i/N (epoch e)``; None (the stock text) for modules without a G budget."""
-        if not isinstance(pl_module, GeneratorTask):
+        if not provides(pl_module, GeneratorTask):
             return None
         done, total = pl_module.g_iter, pl_module.max_g_steps
         return f"G iter {done}/{total} (epoch {trainer.current_epoch})"

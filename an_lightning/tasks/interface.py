@@ -4,16 +4,21 @@ Callbacks (FID, layouts, requeue, progress) and commands (evaluate, sample, layo
 read a few attributes of the LightningModule they are handed. Declaring them as
 Protocols lets ``fit`` refuse a task/callback mismatch with one line before anything
 is written, instead of an ``AttributeError`` thousands of iterations in.
+
+They are checked with ``provides`` (``hasattr`` on each member), not ``isinstance``:
+from Python 3.12 a runtime-checkable Protocol looks members up with
+``inspect.getattr_static``, which does not see an ``nn.Module``'s submodules (kept in
+``_modules``, reached through ``__getattr__``), so every real task would fail the check.
+The Protocols are therefore not runtime-checkable: ``isinstance`` on them raises.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from torch import nn
 
 
-@runtime_checkable
 class GeneratorTask(Protocol):
     """A task that trains a generator in counted iterations and keeps its EMA."""
 
@@ -41,7 +46,6 @@ class GeneratorTask(Protocol):
         ...
 
 
-@runtime_checkable
 class ClassConditionalTask(GeneratorTask, Protocol):
     """A generator task whose G maps (z, class label) to an image."""
 
@@ -55,16 +59,25 @@ def check_callbacks(task: object, callbacks: list) -> None:
             require(task, interface, type(callback).__name__)
 
 
+def provides(task: object, interface: type) -> bool:
+    """Whether ``task`` has every member ``interface`` declares (found as ``hasattr`` does)."""
+    return not _missing(task, interface)
+
+
 def require(task: object, interface: type, user: str) -> None:
     """Raise ``TypeError`` naming what ``user`` needs if ``task`` lacks ``interface``."""
-    if isinstance(task, interface):
+    wanted = _missing(task, interface)
+    if not wanted:
         return
-    wanted = [n for n in _members(interface) if not hasattr(task, n)]
     raise TypeError(
         f"{user} needs a {interface.__name__} ({', '.join(_members(interface))}); "
-        f"{type(task).__name__} lacks {', '.join(wanted) or 'them'}: remove {user} from "
+        f"{type(task).__name__} lacks {', '.join(wanted)}: remove {user} from "
         "this run's config or train a task that has them"
     )
+
+
+def _missing(task: object, interface: type) -> list[str]:
+    return [n for n in _members(interface) if not hasattr(task, n)]
 
 
 def _members(interface: type) -> list[str]:
