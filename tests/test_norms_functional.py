@@ -96,6 +96,33 @@ def test_apply_regional_residual_and_gradients():
     )
 
 
+@pytest.mark.parametrize("residual", [False, True])
+def test_gradients_under_torch_compile_match_eager(residual):
+    """Dynamo traces both autograd Functions into the graph. torch 2.11 sent the gradient
+    of a forward output modified in place to the wrong slot (every gradient through AN
+    came out wrong, pytorch/pytorch#180642): the compiled path must not modify it in place.
+    The ``eager`` backend runs dynamo's graph without inductor, so this takes a second."""
+    torch.manual_seed(7)
+    x, res = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    logits, beta, alpha = torch.randn(2, 5, 4, 4), torch.rand(3, 5) + 0.5, torch.randn(3, 5)
+    inputs = (x, logits, beta, alpha, res) if residual else (x, logits, beta, alpha)
+
+    def fn(x, logits, beta, alpha, res=None):
+        layout = torch.softmax(logits, dim=1)
+        scale, shift = regional_affine(x, layout, beta, alpha)
+        return apply_regional(x, layout, scale, shift, residual=res)
+
+    weights = torch.randn(2, 3, 4, 4)
+    grads = []
+    for f in (fn, torch.compile(fn, backend="eager", fullgraph=True)):
+        leaves = [t.clone().requires_grad_() for t in inputs]
+        out = f(*leaves)
+        grads.append(torch.autograd.grad((out * weights).sum(), leaves))
+        grads[-1] = (out.detach(), *grads[-1])
+    for got, want in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_hard_layout_weighted_is_instance_norm_inside_each_region():
     torch.manual_seed(2)
     eps = 1e-5

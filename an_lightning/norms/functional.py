@@ -195,10 +195,16 @@ class _ApplyRegional(torch.autograd.Function):
     ) -> Tensor:
         ctx.save_for_backward(xf, sf, scale, shift)
         ctx.has_residual = residual is not None
-        out = torch.bmm(shift, sf)  # forward runs without autograd: in place is safe
+        # Eagerly, in place (forward runs without autograd): one full-size buffer fewer.
+        # Under torch.compile, which fuses these anyway, out of place: torch 2.11's dynamo
+        # routes the gradient of a forward output modified in place to the wrong slot,
+        # which made every gradient through AN wrong (pytorch/pytorch#180642).
+        inplace = not torch.compiler.is_compiling()
+        out = torch.bmm(shift, sf)
         if residual is not None:
-            out.add_(residual)
-        return out.addcmul_(xf, torch.bmm(scale, sf))
+            out = out.add_(residual) if inplace else out + residual
+        prod = torch.bmm(scale, sf)
+        return out.addcmul_(xf, prod) if inplace else torch.addcmul(out, xf, prod)
 
     @staticmethod
     def backward(ctx, g: Tensor) -> tuple[Tensor | None, ...]:
