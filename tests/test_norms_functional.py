@@ -113,13 +113,12 @@ def test_gradients_under_torch_compile_match_eager(residual):
         return apply_regional(x, layout, scale, shift, residual=res)
 
     weights = torch.randn(2, 3, 4, 4)
-    grads = []
+    runs = []  # (output, *gradients) of eager, then compiled
     for f in (fn, torch.compile(fn, backend="eager", fullgraph=True)):
         leaves = [t.clone().requires_grad_() for t in inputs]
         out = f(*leaves)
-        grads.append(torch.autograd.grad((out * weights).sum(), leaves))
-        grads[-1] = (out.detach(), *grads[-1])
-    for got, want in zip(grads[1], grads[0], strict=True):
+        runs.append((out.detach(), *torch.autograd.grad((out * weights).sum(), leaves)))
+    for got, want in zip(runs[1], runs[0], strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
