@@ -1,5 +1,8 @@
 """Reference statistics of real digits: equal to a one-shot computation, cached and keyed."""
 
+import multiprocessing
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -103,3 +106,36 @@ def test_read_and_load_share_one_checked_path(digits, features, tmp_path):
             reader(tmp_path / "old.pt")
         with pytest.raises(ValueError, match="cannot read reference statistics"):
             reader(tmp_path / "junk.pt")
+
+
+def _save_and_read(path: str, dim: int, rounds: int, errors) -> None:
+    """One job of a sweep sharing the cache: writes the statistics, reads them back."""
+    stats = GaussianStats(torch.zeros(dim, dtype=torch.float64), torch.eye(dim).double(), 9)
+    ref = ReferenceStats("digits16", "channel-stats", stats)
+    for _ in range(rounds):
+        try:
+            ref.save(Path(path))
+            ReferenceStats.load(Path(path), "digits16", "channel-stats")
+        except Exception as err:  # reported to the test, which names the first
+            errors.put(f"{type(err).__name__}: {err}")
+            return
+
+
+def test_jobs_writing_the_cache_at_once_leave_it_readable(tmp_path):
+    """Four processes save and read one cache file 12 times each (an 8 MB file, as a
+    1024-feature network's): every read finds a whole file, no save loses its temporary
+    file to another, and no temporary file is left. With one shared temporary name
+    (before) most of the rounds failed."""
+    ctx = multiprocessing.get_context("fork")
+    errors = ctx.Queue()
+    path = tmp_path / "cache" / "digits16__channel-stats.pt"
+    jobs = [ctx.Process(target=_save_and_read, args=(str(path), 1024, 12, errors)) for _ in "1234"]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=240)
+    assert [job.exitcode for job in jobs] == [0] * 4
+    found = [errors.get() for _ in range(errors.qsize())]
+    assert not found, found[0]
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    assert ReferenceStats.read(path).overall.count == 9

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..files import replace_atomically
 from .features import InceptionFeatures
 from .frechet import FeatureMoments, GaussianStats
 
@@ -44,10 +45,8 @@ class ReferenceStats:
             "per_class": {int(c): pack(s) for c, s in self.per_class.items()},
             "kid_features": self.kid_features,
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(blob, tmp)
-        tmp.replace(path)  # a killed run never leaves a half-written cache behind
+        # Whole or not at all, also when jobs sharing the cache write it at once.
+        replace_atomically(path, lambda file: torch.save(blob, file))
 
     @classmethod
     def read(cls, path: Path) -> ReferenceStats:
@@ -55,7 +54,10 @@ class ReferenceStats:
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:
-            raise ValueError(f"cannot read reference statistics {path}: {err}") from None
+            raise ValueError(
+                f"cannot read reference statistics {path} ({err}): delete the file to have "
+                "it recomputed"
+            ) from None
         if not isinstance(blob, dict) or blob.get("version") != FORMAT_VERSION:
             version = blob.get("version") if isinstance(blob, dict) else None
             raise ValueError(
