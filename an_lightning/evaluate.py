@@ -29,6 +29,7 @@ from .cli.evaluators import Result, evaluator_for
 from .cli.generator_args import add_checkpoint_arg, add_device_arg
 from .cli.quiet import EVALUATE_NOISE, ignored_warnings
 from .cli.reference_source import check_ref
+from .files import exclusive, replace_atomically
 from .metrics.data_reference import default_cache_dir
 from .metrics.features import SOURCES
 from .metrics.suite import METRICS
@@ -120,13 +121,15 @@ def read_records(ckpt: Path) -> list:
 
 
 def write_record(ckpt: Path, record: dict) -> Path:
-    """Append ``record`` to ``<checkpoint>.eval.json`` (a list: earlier runs are kept)."""
+    """Append ``record`` to ``<checkpoint>.eval.json`` (a list: earlier runs are kept).
+
+    Evaluations of one checkpoint may end at the same time (an array job scoring it with
+    different options): each appends under the lock ``.<checkpoint>.eval.lock``, so none
+    rewrites the list without another's record."""
     path = ckpt.with_suffix(".eval.json")
-    records = read_records(ckpt)
-    records.append(record)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(records, indent=1))
-    tmp.replace(path)
+    with exclusive(ckpt.with_name(f".{ckpt.stem}.eval.lock")):
+        records = [*read_records(ckpt), record]
+        replace_atomically(path, lambda file: file.write(json.dumps(records, indent=1).encode()))
     return path
 
 

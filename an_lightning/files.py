@@ -5,14 +5,20 @@ may be written by several jobs at once: a sweep whose runs start together all co
 the same reference. Each writer fills its own temporary file in the target's folder
 and renames it onto the target, so a reader finds one writer's complete bytes and the
 last rename wins. A fixed temporary name would be shared by the writers: one's rename
-moves a file another is still writing, and the next rename finds nothing.
+moves a file another is still writing, and the next rename finds nothing. A file that
+writers read, change and write back (a list of records) also needs them to take turns:
+``exclusive``.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import secrets
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,3 +42,33 @@ def replace_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# What flock raises on a filesystem without locks (Lustre without -o flock, some FUSE and
+# NFS mounts without a lock manager).
+NO_LOCKS = frozenset({errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK, errno.EINVAL})
+
+
+@contextmanager
+def exclusive(lock: Path) -> Iterator[None]:
+    """Run the block while holding ``flock`` on the file ``lock`` (created, and never
+    deleted: a writer could otherwise lock a new file of that name while another holds
+    the old one), waiting for any other holder. Where the filesystem has no locks the
+    block runs unlocked, with a warning on stderr."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as err:
+            if err.errno not in NO_LOCKS:
+                raise
+            print(
+                f"warning: {lock.parent} has no file locks ({err.strerror}): a job writing "
+                "there at the same time could drop this write",
+                file=sys.stderr,
+                flush=True,
+            )
+        yield
+    finally:
+        os.close(fd)  # drops the lock

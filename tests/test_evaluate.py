@@ -2,6 +2,7 @@
 
 import json
 import math
+import multiprocessing
 import shutil
 from pathlib import Path
 
@@ -260,3 +261,25 @@ def test_reference_from_shards_must_match_the_model_size(tiny_run, toy_features,
 def test_inpainting_scores_one_generator(inpaint_run, capsys):
     line = refuses(evaluate.main, [inpaint_run, "--generator", "both"], capsys)
     assert "inpainting scores one generator" in line and "--generator raw" in line
+
+
+def _append_records(ckpt: str, job: int, count: int) -> None:
+    for i in range(count):
+        evaluate.write_record(Path(ckpt), {"job": job, "i": i})
+
+
+def test_evaluations_ending_at_once_keep_every_record(tmp_path):
+    """Four processes append 15 records each to one checkpoint's record file at once: all
+    60 are kept, in each job's order (unlocked, most were lost to each other's rewrites)."""
+    ctx = multiprocessing.get_context("fork")
+    ckpt = tmp_path / "last.ckpt"
+    jobs = [ctx.Process(target=_append_records, args=(str(ckpt), j, 15)) for j in range(4)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=120)
+    assert [job.exitcode for job in jobs] == [0] * 4
+    records = evaluate.read_records(ckpt)
+    for j in range(4):
+        assert [r["i"] for r in records if r["job"] == j] == list(range(15))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".last.eval.lock", "last.eval.json"]

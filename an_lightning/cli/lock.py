@@ -12,7 +12,6 @@ then lock a new file of the same name while the first still holds the old one.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
@@ -24,13 +23,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ..files import NO_LOCKS
 from .run_dir import RunError
 
 LOCK_NAME = ".lock"
 NO_LOCK_ENV = "AN_LIGHTNING_NO_LOCK"
-# What flock raises on a filesystem without locks (Lustre without -o flock, some FUSE and
-# NFS mounts without a lock manager).
-UNSUPPORTED = frozenset({errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK, errno.EINVAL})
 RECORD_WAIT_S = 1.0  # how long a loser waits for the winner of a simultaneous start to write
 FIX = "wait for it to finish, stop it, or pass --run_dir to train in a new run directory"
 
@@ -233,7 +230,7 @@ class RunLock:
             except BlockingIOError:
                 pass
             except OSError as err:
-                if err.errno not in UNSUPPORTED:
+                if err.errno not in NO_LOCKS:
                     raise
                 raise RunError(
                     f"the filesystem of {self.run_dir} does not support file locks "
