@@ -16,6 +16,7 @@ import errno
 import fcntl
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,26 +50,37 @@ def replace_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
 NO_LOCKS = frozenset({errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK, errno.EINVAL})
 
 
+class Busy(OSError):
+    """Another process holds the lock that ``exclusive(..., wait=False)`` asked for."""
+
+
 @contextmanager
-def exclusive(lock: Path) -> Iterator[None]:
+def exclusive(lock: Path, *, wait: bool = True) -> Iterator[None]:
     """Run the block while holding ``flock`` on the file ``lock`` (created, and never
     deleted: a writer could otherwise lock a new file of that name while another holds
-    the old one), waiting for any other holder. Where the filesystem has no locks the
+    the old one). ``wait``: wait for another holder; else raise ``Busy`` naming it (the
+    holder writes its host and pid into the file). Where the filesystem has no locks the
     block runs unlocked, with a warning on stderr."""
     lock.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            holder = os.pread(fd, 256, 0).decode(errors="replace").strip()
+            raise Busy(f"{lock} is held by {holder or 'another process'}") from None
         except OSError as err:
             if err.errno not in NO_LOCKS:
                 raise
             print(
                 f"warning: {lock.parent} has no file locks ({err.strerror}): a job writing "
-                "there at the same time could drop this write",
+                "there at the same time could spoil this write",
                 file=sys.stderr,
                 flush=True,
             )
+        else:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{socket.gethostname()} pid {os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # drops the lock

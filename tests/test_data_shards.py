@@ -246,6 +246,46 @@ def test_killed_process_resumes_without_duplicates(tmp_path):
     assert len(list(out.glob("*.tar"))) == 12
 
 
+def test_a_second_conversion_into_a_folder_being_written_is_refused(tmp_path, capsys):
+    """A conversion runs (stopped with SIGSTOP once its first shard is on disk, so the
+    folder holds still); a second one into the same folder is refused in one line naming
+    the first's pid, and changes nothing; the first, resumed, ends with every sample once.
+    Unlocked, the second deleted the first's half-written shard and appended its own
+    progress records."""
+    root = tmp_path / "big"
+    for i in range(16):
+        write_image(root / f"c{i % 2}" / f"{i}.jpg", (900, 700), i)
+    out = tmp_path / "out"
+    args = [str(root), str(out), "--size", "32", "--shard-size", "2", "--workers", "1"]
+    cmd = [sys.executable, "-m", "an_lightning.data.shards", *args, "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(out.glob("*.tar")):
+            time.sleep(0.02)
+        first.send_signal(signal.SIGSTOP)
+        assert not (out / "index.json").exists(), "the first conversion ended too soon"
+        before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        line = refuses(main, [*args, "--no-progress"], capsys)
+        assert f"another conversion is writing into {out.resolve()}" in line
+        assert f"pid {first.pid}" in line and "nothing was written" in line
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.wait(timeout=300) == 0, first.stderr.read().decode()
+    sources = [s["src"] for s in _all_samples(out)]
+    assert len(sources) == len(set(sources)) == 16
+
+
+def test_a_cut_off_progress_header_starts_the_conversion_over(src, tmp_path):
+    out = tmp_path / "shards"
+    out.mkdir()
+    (out / "progress.jsonl").write_text('{"fingerprint": "ab')  # killed while writing it
+    index = write_shards(src, out, Options(size=16, shard_size=8), progress=False)
+    assert index["num_samples"] == 20 and len(_all_samples(out)) == 20
+
+
 def test_cli_imagenet_val_layout_uses_the_train_class_order(src, tmp_path, capsys):
     train = tmp_path / "train_shards"
     assert main([str(src), str(train), "--size", "8", "--no-progress", "--workers", "1"]) == 0

@@ -33,6 +33,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,10 +42,13 @@ from rich.progress import Progress
 
 from an_lightning.data.preprocess import FORMATS, preprocess_file
 from an_lightning.data.sources import Item, Source, discover
+from an_lightning.files import Busy, exclusive
 
 PROGRESS = "progress.jsonl"
 INDEX = "index.json"
 LOSSLESS = "lossless"
+# Held by the one conversion writing a folder; a second one is refused (files.exclusive).
+LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -78,19 +82,23 @@ def shard_name(options: Options, index: int) -> str:
     return f"{options.prefix}-{index:06d}.tar"
 
 
-def _read_progress(out: Path, fp: str) -> dict[int, dict]:
-    """Completed shards of an earlier run into ``out``; refuse folders that are not ours."""
+def _read_progress(out: Path, fp: str, repair: bool = True) -> dict[int, dict]:
+    """Completed shards of an earlier run into ``out``; refuse folders that are not ours.
+
+    ``repair``: drop a last line cut off by an interruption from the file (only while
+    holding the folder's lock: another conversion may be appending that line)."""
     path = out / PROGRESS
     if not path.exists():
-        if out.exists() and any(out.iterdir()):
+        if out.exists() and any(p.name != LOCK for p in out.iterdir()):
             raise FileExistsError(
                 f"output folder {out} is not empty and holds no {PROGRESS} of an earlier "
                 "conversion; nothing was written. Choose a new or empty output folder."
             )
         return {}
-    lines = _progress_records(path)
+    lines = _progress_records(path, repair)
     if not lines:
-        path.unlink()  # only a cut-off header: start over
+        if repair:
+            path.unlink()  # only a cut-off header: start over
         return {}
     if lines[0].get("fingerprint") != fp:
         raise FileExistsError(
@@ -107,7 +115,10 @@ def _check_resumed_copies(out: Path, reference_images: int) -> None:
     path = out / PROGRESS
     if not path.exists():
         return
-    started = _progress_records(path)[0].get("reference_images", 0)
+    records = _progress_records(path, repair=False)
+    if not records:  # only a cut-off header: the conversion starts over
+        return
+    started = records[0].get("reference_images", 0)
     if started != reference_images:
         raise FileExistsError(
             f"{out} holds a conversion started with --reference-images {started} (this run "
@@ -116,9 +127,9 @@ def _check_resumed_copies(out: Path, reference_images: int) -> None:
         )
 
 
-def _progress_records(path: Path) -> list[dict]:
-    """Records of ``progress.jsonl``; a last line cut off by an interruption is removed
-    (its shard is simply written again)."""
+def _progress_records(path: Path, repair: bool = True) -> list[dict]:
+    """Records of ``progress.jsonl``; a last line cut off by an interruption is left out
+    and, with ``repair``, removed from the file (its shard is simply written again)."""
     lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
     records = []
     for i, line in enumerate(lines):
@@ -130,7 +141,8 @@ def _progress_records(path: Path) -> list[dict]:
                     f"{path} is corrupt at line {i + 1}; move the output folder aside and "
                     "convert into a new one"
                 ) from None
-            path.write_text("".join(ln + "\n" for ln in lines[:-1]))
+            if repair:
+                path.write_text("".join(ln + "\n" for ln in lines[:-1]))
     return records
 
 
@@ -296,7 +308,7 @@ def write_shards(
         raise ValueError(f"output folder {out} lies inside the source {src}; put it elsewhere")
     source = discover(src, ground_truth, classes)
     fp = fingerprint(source, options)
-    done = _read_progress(out, fp)
+    done = _read_progress(out, fp, repair=False)  # refuses a folder that is not ours
     _check_resumed_copies(out, reference_images)
     plan = plan_shards(source.items, options.shard_size, options.seed)
     todo = [i for i in range(len(plan)) if i not in done]
@@ -307,29 +319,46 @@ def write_shards(
         results = pool.imap(_encode, tasks, chunksize=8) if pool else map(_encode, tasks)
         if tasks and not any(rec["num_samples"] for rec in done.values()):
             results = _first_readable(results, tasks, src)
-        out.mkdir(parents=True, exist_ok=True)
-        if not (out / PROGRESS).exists():
-            header = {"fingerprint": fp, "options": asdict(options)}
-            _append_line(out / PROGRESS, {**header, "reference_images": reference_images})
-        for stale in out.glob(f"{options.prefix}-*.tar.tmp"):
-            stale.unlink()  # our own half-written shard from an interrupted run
-        for stale in out.glob(f"{LOSSLESS}/*/*.png.tmp"):
-            stale.unlink()
-        with Progress(disable=not progress) as bar:
-            job = bar.add_task(f"writing {len(todo)} of {len(plan)} shards", total=len(tasks))
-            for i in todo:
-                record = write_shard(out, options, i, plan[i], results)
-                _append_line(out / PROGRESS, record)
-                done[i] = record
-                bar.advance(job, len(plan[i]))
+        with _sole_conversion(out):
+            # Read again, repaired: the first read was before the lock (so that a refused
+            # folder gets nothing written, not even the lock).
+            done |= _read_progress(out, fp)
+            if not (out / PROGRESS).exists():
+                header = {"fingerprint": fp, "options": asdict(options)}
+                _append_line(out / PROGRESS, {**header, "reference_images": reference_images})
+            for stale in out.glob(f"{options.prefix}-*.tar.tmp"):
+                stale.unlink()  # our own half-written shard from an interrupted run
+            for stale in out.glob(f"{LOSSLESS}/*/*.png.tmp"):
+                stale.unlink()
+            with Progress(disable=not progress) as bar:
+                job = bar.add_task(f"writing {len(todo)} of {len(plan)} shards", total=len(tasks))
+                for i in todo:
+                    record = write_shard(out, options, i, plan[i], results)
+                    _append_line(out / PROGRESS, record)
+                    done[i] = record
+                    bar.advance(job, len(plan[i]))
+            records = [done[i] for i in range(len(plan))]
+            index = _index(source, options, fp, records, reference_images)
+            _write_atomic(out / INDEX, json.dumps(index, indent=1).encode())
     finally:
         if pool is not None:
             pool.terminate()
-    index = _index(source, options, fp, [done[i] for i in range(len(plan))], reference_images)
-    tmp = out / (INDEX + ".tmp")
-    tmp.write_text(json.dumps(index, indent=1))
-    tmp.rename(out / INDEX)
     return index
+
+
+@contextmanager
+def _sole_conversion(out: Path) -> Iterator[None]:
+    """Hold ``out``'s lock for the block; ``FileExistsError`` if another conversion does
+    (two would delete each other's half-written shards and double the progress file)."""
+    with ExitStack() as held:
+        try:
+            held.enter_context(exclusive(out / LOCK, wait=False))
+        except Busy as err:
+            raise FileExistsError(
+                f"another conversion is writing into {out} ({err}); nothing was written. "
+                "Wait for it to finish (rerun then to resume), or convert into another folder."
+            ) from None
+        yield
 
 
 if __name__ == "__main__":  # the command line lives with the other commands
