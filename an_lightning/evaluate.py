@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--num-workers", type=int, default=2, help="data loader workers (reference)")
     add_device_arg(p)
     p.add_argument("--seed", type=int, default=0, help="of latents and labels")
+    p.add_argument(
+        "--truncation",
+        type=float,
+        help="GAN: redraw latent components beyond this magnitude (BigGAN's truncation "
+        "trick; default none, as in the paper); the record carries it",
+    )
     add_generator_options(p)
     p.add_argument("--masks", help="inpainting: fixed mask set folder (default: the run's)")
     p.add_argument(

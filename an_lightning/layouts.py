@@ -41,7 +41,9 @@ def check_args(args: argparse.Namespace) -> Path:
 def write_layouts(task: ClassConditionalGAN, args: argparse.Namespace) -> list[Path]:
     classes = generator_args.chosen_classes(args, task.num_classes, FIRST_CLASSES)
     task.to(args.device)
-    images, found = task_layouts(task, classes, args.per_class, args.seed, args.raw)
+    images, found = task_layouts(
+        task, classes, args.per_class, args.seed, args.raw, args.truncation
+    )
     if not found:
         raise ValueError("this model has no layer with a learned layout (no AN layer in G or D)")
     if args.list:

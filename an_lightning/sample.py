@@ -1,6 +1,6 @@
 """Sample a class-conditional checkpoint: ``python -m an_lightning.sample CKPT --out DIR``.
 
-Writes, from the EMA generator (``--raw``: G itself), with no truncation:
+Writes, from the EMA generator (``--raw``: G itself), untruncated unless ``--truncation``:
 - ``class_<c>.png``: ``--per-class`` samples of each class in ``--classes``, and
   ``classes.png`` with one row per class at the same latents (columns share z);
 - ``random.png``: ``--random`` samples of uniformly drawn classes;
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .cli import generator_args
+from .latents import draw_latents
 from .viz import make_grid, save_png
 
 if TYPE_CHECKING:
@@ -44,25 +45,38 @@ def check_args(args: argparse.Namespace) -> Path:
 
 
 @torch.no_grad()
-def class_rows(g: nn.Module, classes: list[int], cols: int, rng: torch.Generator) -> Tensor:
+def class_rows(
+    g: nn.Module,
+    classes: list[int],
+    cols: int,
+    rng: torch.Generator,
+    truncation: float | None = None,
+) -> Tensor:
     """(len(classes) * cols) images, row r of class r; column j uses the same z in every row."""
-    z = torch.randn(cols, g.z_dim, generator=rng).repeat(len(classes), 1)
+    z = draw_latents(cols, g.z_dim, rng, truncation).repeat(len(classes), 1)
     y = torch.tensor(classes).repeat_interleave(cols)
     return _run(g, z, y)
 
 
 @torch.no_grad()
-def random_samples(g: nn.Module, n: int, num_classes: int, rng: torch.Generator) -> Tensor:
-    z = torch.randn(n, g.z_dim, generator=rng)
+def random_samples(
+    g: nn.Module, n: int, num_classes: int, rng: torch.Generator, truncation: float | None = None
+) -> Tensor:
+    z = draw_latents(n, g.z_dim, rng, truncation)
     return _run(g, z, torch.randint(num_classes, (n,), generator=rng))
 
 
 @torch.no_grad()
 def interpolation_rows(
-    g: nn.Module, pairs: list[tuple[int, int]], steps: int, num_classes: int, rng: torch.Generator
+    g: nn.Module,
+    pairs: list[tuple[int, int]],
+    steps: int,
+    num_classes: int,
+    rng: torch.Generator,
+    truncation: float | None = None,
 ) -> Tensor:
     """One row per (a, b): class weights (1 - t) e_a + t e_b, t = 0 ... 1, z fixed per row."""
-    z = torch.randn(len(pairs), g.z_dim, generator=rng).repeat_interleave(steps, 0)
+    z = draw_latents(len(pairs), g.z_dim, rng, truncation).repeat_interleave(steps, 0)
     t = torch.linspace(0, 1, steps).repeat(len(pairs))[:, None]
     a = torch.tensor([p[0] for p in pairs]).repeat_interleave(steps)
     b = torch.tensor([p[1] for p in pairs]).repeat_interleave(steps)
@@ -83,17 +97,18 @@ def write_samples(task: ClassConditionalGAN, args: argparse.Namespace) -> list[P
     g = generator_args.chosen_generator(task, args).eval().to(args.device)
     rng = torch.Generator().manual_seed(args.seed)
     cols = args.per_class
-    rows = class_rows(g, classes, cols, rng)
+    cut = args.truncation
+    rows = class_rows(g, classes, cols, rng, cut)
     paths = [save_png(make_grid(rows, cols), args.out / "classes.png")]
     for r, c in enumerate(classes):
         chunk = rows[r * cols : (r + 1) * cols]
         paths.append(save_png(make_grid(chunk, cols), args.out / f"class_{c:04d}.png"))
     if args.random:
-        images = random_samples(g, args.random, k, rng)
+        images = random_samples(g, args.random, k, rng, cut)
         paths.append(save_png(make_grid(images, 8), args.out / "random.png"))
     pairs = list(itertools.pairwise(classes))
     if pairs:
-        images = interpolation_rows(g, pairs, args.steps, k, rng)
+        images = interpolation_rows(g, pairs, args.steps, k, rng, cut)
         paths.append(save_png(make_grid(images, args.steps), args.out / "interpolation.png"))
     return paths
 

@@ -62,6 +62,7 @@ def test_bad_inpainting_options_are_one_line_errors_and_write_nothing(
         ("--masks", file / "masks"): f"cannot be created: {file} is a file",
         ("--masks", masks, "--metrics", "fid", "--feature-network", file): "is not a Torch",
         ("--masks", small): f"{small / 'rect' / '0000.png'} is 16x16, expected 32x32",
+        ("--truncation", "0.5"): "--truncation is for class-conditional GANs",
     }
     for extra, message in cases.items():
         line = refuses(evaluate.main, [inpaint_run, "--batch-size", "4", *extra], capsys)

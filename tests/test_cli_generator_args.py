@@ -20,7 +20,7 @@ def test_defaults():
     assert (args.checkpoint, args.classes, args.per_class, args.seed, args.raw) == (
         "run", None, 3, 0, False
     )  # fmt: skip
-    assert args.device in ("cpu", "cuda")
+    assert args.device in ("cpu", "cuda") and args.truncation is None
 
 
 @pytest.mark.parametrize(
@@ -30,6 +30,7 @@ def test_defaults():
         (["--random", "-1", "--classes", "-2"], "--random must be 0 or more, got -1"),
         (["--classes", "1", "-2", "--device", "nope"], "--classes [-2] are negative"),
         (["--device", "nope"], "--device 'nope' is not a torch device"),
+        (["--truncation", "-1", "--device", "nope"], "--truncation must be a positive"),
     ],
 )
 def test_checks_stop_at_the_first_bad_argument(argv, message):

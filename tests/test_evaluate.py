@@ -70,6 +70,25 @@ def test_scores_raw_and_ema_generators_and_appends_a_record(
     assert records[-1]["g_iter"] == 4 and records[-1]["task"] == "ClassConditionalGAN"
 
 
+def test_a_truncated_evaluation_says_so_and_uses_truncated_latents(
+    tiny_run, toy_features, tmp_path
+):
+    args = ("--num-samples", "20", "--reference-images", "40", "--metrics", "fid")
+    plain = run(tiny_run, toy_features, tmp_path, *args, "--generator", "ema")
+    cut = run(tiny_run, toy_features, tmp_path, *args, "--generator", "ema", "--truncation", "0.5")
+    assert "truncation" not in plain and cut["truncation"] == 0.5
+    ref = ReferenceStats.read(next((tmp_path / "cache").glob("*.pt")))
+    features = load_feature_network(str(toy_features))
+    task = ClassConditionalGAN.load_from_checkpoint(tiny_run / "checkpoints" / "last.ckpt")
+    sample, moments = ema_sampler(task, 0, truncation=0.5), FeatureMoments(32)
+    for labels in balanced_labels(20, 10, 0).split(8):
+        moments.update(features(sample(labels))["pool"])
+    fid = frechet_distance(moments.compute(), ref.overall)
+    assert fid == pytest.approx(cut["fid/ema"], rel=1e-6) and fid != pytest.approx(plain["fid/ema"])
+    records = json.loads((tiny_run / "checkpoints" / "last.eval.json").read_text())
+    assert records[-1]["results"]["truncation"] == 0.5
+
+
 def test_prdc_alone_keeps_the_real_features_it_needs(tiny_run, toy_features, tmp_path):
     args = ("--num-samples", "20", "--reference-images", "40", "--metrics", "prdc")
     result = run(tiny_run, toy_features, tmp_path, *args)
@@ -156,6 +175,7 @@ def test_reference_from_an_image_folder_and_from_a_stats_file(tiny_run, toy_feat
         (["--kid-subset-size", "1"], "--kid-subset-size must be 2 or more"),
         (["--device", "nope"], "--device 'nope' is not a torch device"),
         (["--is-classifier", "/no/such.pt"], "--is-classifier /no/such.pt does not exist"),
+        (["--truncation", "0"], "--truncation must be a positive threshold"),
     ],
 )
 def test_bad_options_are_one_line_errors_and_write_nothing(

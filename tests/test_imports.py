@@ -86,7 +86,7 @@ LAYERS = (
     ("cli", "callbacks", "sweeping"),
     ("tasks",),
     ("models", "data", "metrics", "viz", "loggers"),
-    ("norms", "files"),
+    ("norms", "files", "latents"),
 )
 ENTRY_POINT = 0
 BOTTOM = len(LAYERS) - 1  # the root package (``__version__``) imports nothing

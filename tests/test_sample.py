@@ -97,6 +97,17 @@ def test_the_ema_generator_is_sampled_unless_raw(tiny_run, tmp_path):
     assert np.array_equal(np.asarray(Image.open(a[0])), make_grid(rows, 8))
 
 
+def test_truncation_draws_the_rows_from_truncated_latents(tiny_run, tmp_path):
+    task = ClassConditionalGAN.load_from_checkpoint(tiny_run / "checkpoints" / "last.ckpt")
+    base = [str(tiny_run), "--random", "0", "--device", "cpu", "--classes", "0", "1"]
+    plain = sample.main([*base, "--out", str(tmp_path / "plain")])
+    cut = sample.main([*base, "--out", str(tmp_path / "cut"), "--truncation", "0.3"])
+    assert plain[0].read_bytes() != cut[0].read_bytes()
+    g = task.g_ema.module.eval()
+    rows = sample.class_rows(g, [0, 1], 8, torch.Generator().manual_seed(0), truncation=0.3)
+    assert np.array_equal(np.asarray(Image.open(cut[0])), make_grid(rows, 8))
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -107,6 +118,7 @@ def test_the_ema_generator_is_sampled_unless_raw(tiny_run, tmp_path):
         (["--classes", "3", "10"], "--classes [10] outside [0, 10): the model has 10 classes"),
         (["--device", "nope"], "--device 'nope' is not a torch device"),
         (["--device", "cuda:99"], "--device cuda:99 is not usable here"),
+        (["--truncation", "0"], "--truncation must be a positive threshold"),
     ],
 )
 def test_bad_options_stop_before_anything_is_written(tiny_run, tmp_path, capsys, extra, message):

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from an_lightning.latents import draw_latents
 from an_lightning.models import Discriminator, Generator, NormSpec
 from an_lightning.viz.layouts import (
     binarised,
@@ -79,5 +80,10 @@ def test_task_layouts_draw_seeded_images_of_each_class_from_the_chosen_generator
         with torch.no_grad():
             assert torch.allclose(images, g(z, y), atol=1e-5)
         assert {k[:2] for k in found} == {"G.", "D."}
+    cut = draw_latents(4, 8, torch.Generator().manual_seed(5), truncation=0.3)
+    images, _ = task_layouts(task, [2, 0], 2, 5, truncation=0.3)
+    with torch.no_grad():
+        assert torch.allclose(images, ema(cut, y), atol=1e-5)
+        assert not torch.allclose(images, ema(z, y), atol=1e-3)
     with pytest.raises(ValueError, match=r"classes \[3\] outside \[0, 3\)"):
         task_layouts(task, [0, 3], 1, 0)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from ..latents import check_truncation
 from ..metrics.data_reference import data_reference, default_cache_dir
 from ..metrics.reference import ReferenceStats
 from ..metrics.suite import METRICS, SampleCounts, evaluate_sampler, real_feature_count
@@ -25,6 +26,7 @@ from .reference_source import data_at, training_data
 def check_gan_args(args: argparse.Namespace) -> None:
     """The options of a GAN evaluation, checked before the model is loaded."""
     metric_names(args.metrics)
+    check_truncation(args.truncation, "--truncation")
     if args.intra_classes != "all":
         _ints(args.intra_classes)
     if not (args.ref or "").endswith(".pt"):  # statistics are computed and cached
@@ -106,8 +108,9 @@ def evaluate_gan(task: ClassConditionalGAN, ckpt: Path, args: argparse.Namespace
         seed=args.seed,
         device=args.device,
     )
-    result = score_generators(task, names, args.seed, score)
-    return {**result, "reference": source, "generators": ",".join(names)}
+    result = score_generators(task, names, args.seed, score, args.truncation)
+    truncated = {} if args.truncation is None else {"truncation": args.truncation}
+    return {**result, "reference": source, "generators": ",".join(names), **truncated}
 
 
 def _classifier(path: str, device: str) -> torch.jit.ScriptModule:

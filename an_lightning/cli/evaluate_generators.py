@@ -49,11 +49,16 @@ def generator_names(spec: str | None, default: str = "both") -> tuple[str, ...]:
 
 
 def score_generators(
-    task: nn.Module, names: tuple[str, ...], seed: int, score: Callable[[Sampler], dict]
+    task: nn.Module,
+    names: tuple[str, ...],
+    seed: int,
+    score: Callable[[Sampler], dict],
+    truncation: float | None = None,
 ) -> dict:
-    """``score(sampler)`` for each generator of ``task`` (same seed), as one suffixed record."""
+    """``score(sampler)`` for each generator of ``task`` (same seed and truncation), as one
+    suffixed record."""
     results = {}
     for name in names:
-        with task_sampler(task, name, seed) as sample:
+        with task_sampler(task, name, seed, truncation) as sample:
             results[name] = score(sample)
     return suffixed(results)

@@ -91,6 +91,8 @@ def check_inpaint_args(args: argparse.Namespace) -> None:
         raise ValueError(
             f"--ref {args.ref} is not a folder: inpainting is scored on a folder of test images"
         )
+    if args.truncation is not None:
+        raise ValueError("--truncation is for class-conditional GANs (latents): drop it")
     if args.masks:
         check_mask_folder(Path(args.masks), "--masks")
 

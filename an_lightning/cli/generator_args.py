@@ -1,5 +1,6 @@
 """Arguments of the commands that draw pictures from a class-conditional checkpoint
-(``sample``, ``layouts``): checkpoint, output folder, classes, seed, G or its EMA, device.
+(``sample``, ``layouts``): checkpoint, output folder, classes, seed, truncation, G or its
+EMA, device.
 
 Declared and checked once, so the commands accept, default and refuse them alike.
 A command adds its own options between ``add_input_args`` and ``add_generator_args``
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from ..latents import check_truncation
 from . import preflight
 from .errors import command_errors
 
@@ -40,8 +42,14 @@ def add_input_args(p: argparse.ArgumentParser, *, per_class: int, classes_help: 
 
 
 def add_generator_args(p: argparse.ArgumentParser, *, raw_help: str) -> None:
-    """``--seed``, ``--raw`` (G itself instead of its EMA) and ``--device``."""
+    """``--seed``, ``--truncation``, ``--raw`` (G itself instead of its EMA), ``--device``."""
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--truncation",
+        type=float,
+        help="redraw latent components beyond this magnitude (BigGAN's truncation trick; "
+        "default none)",
+    )
     p.add_argument("--raw", action="store_true", help=raw_help)
     add_device_arg(p)
 
@@ -57,6 +65,7 @@ def check_args(
     preflight.at_least(args.per_class, 1, "--per-class")
     for flag, minimum in (minimums or {}).items():
         preflight.at_least(getattr(args, flag.lstrip("-").replace("-", "_")), minimum, flag)
+    check_truncation(args.truncation, "--truncation")
     negative = [c for c in args.classes or [] if c < 0]
     if negative:
         raise ValueError(f"--classes {negative} are negative: class ids start at 0")

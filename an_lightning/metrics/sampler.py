@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from ..latents import check_truncation, draw_latents
 from .suite import Sampler
 
 GENERATORS = ("raw", "ema")
@@ -28,8 +29,12 @@ SHARED_KEYS = frozenset(
 )
 
 
-def generator_sampler(generator: nn.Module, seed: int = 0) -> Sampler:
-    """``generator(z, y)`` in eval mode with z ~ N(0, I) from a (seed, rank) stream."""
+def generator_sampler(
+    generator: nn.Module, seed: int = 0, truncation: float | None = None
+) -> Sampler:
+    """``generator(z, y)`` in eval mode with z ~ N(0, I) from a (seed, rank) stream,
+    truncated at ``truncation`` if given (``an_lightning.latents``)."""
+    check_truncation(truncation)
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
     rng = torch.Generator().manual_seed(seed * 65_536 + rank)
     device = next(generator.parameters()).device
@@ -37,20 +42,20 @@ def generator_sampler(generator: nn.Module, seed: int = 0) -> Sampler:
 
     @torch.no_grad()
     def sample(labels: Tensor) -> Tensor:
-        z = torch.randn(len(labels), generator.z_dim, generator=rng).to(device)
+        z = draw_latents(len(labels), generator.z_dim, rng, truncation).to(device)
         return generator(z, labels.to(device))
 
     return sample
 
 
-def ema_sampler(task: nn.Module, seed: int = 0) -> Sampler:
+def ema_sampler(task: nn.Module, seed: int = 0, truncation: float | None = None) -> Sampler:
     """The EMA generator of a ``ClassConditionalGAN`` (BigGAN-style; not the paper's)."""
-    return generator_sampler(task.g_ema.module, seed)
+    return generator_sampler(task.g_ema.module, seed, truncation)
 
 
-def raw_sampler(task: nn.Module, seed: int = 0) -> Sampler:
+def raw_sampler(task: nn.Module, seed: int = 0, truncation: float | None = None) -> Sampler:
     """G itself: what the paper and the SN-GAN/SA-GAN rows it compares with report."""
-    return generator_sampler(task.generator, seed)
+    return generator_sampler(task.generator, seed, truncation)
 
 
 def check_generators(names: Sequence[str]) -> tuple[str, ...]:
@@ -66,13 +71,15 @@ def check_generators(names: Sequence[str]) -> tuple[str, ...]:
 
 
 @contextmanager
-def task_sampler(task: nn.Module, name: str, seed: int = 0) -> Iterator[Sampler]:
+def task_sampler(
+    task: nn.Module, name: str, seed: int = 0, truncation: float | None = None
+) -> Iterator[Sampler]:
     """The sampler of ``task``'s ``raw`` or ``ema`` generator; the generator's train/eval
     mode is restored afterwards, so scoring G during training leaves it training."""
     generator = {"raw": task.generator, "ema": task.g_ema.module}[check_generators([name])[0]]
     was_training = generator.training
     try:
-        yield generator_sampler(generator, seed)
+        yield generator_sampler(generator, seed, truncation)
     finally:
         generator.train(was_training)
 

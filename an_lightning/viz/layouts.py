@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from kornia.color import ColorMap, ColorMapType, apply_colormap
 from torch import Tensor, nn
 
+from ..latents import draw_latents
 from ..norms import layouts
 from .grid import make_grid
 
@@ -101,11 +102,17 @@ def network_layouts(
 
 
 def task_layouts(
-    task: nn.Module, classes: list[int], per_class: int, seed: int, raw: bool = False
+    task: nn.Module,
+    classes: list[int],
+    per_class: int,
+    seed: int,
+    raw: bool = False,
+    truncation: float | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """``network_layouts`` of a class-conditional GAN task (its EMA generator, or G itself
     when ``raw``, and its D) for ``per_class`` images of each of ``classes`` at latents
-    seeded by ``seed``: the same pictures for the ``layouts`` command and during training."""
+    seeded by ``seed`` (``truncation``: ``an_lightning.latents``): the same pictures for the
+    ``layouts`` command and during training."""
     k = task.num_classes
     bad = [c for c in classes if not 0 <= c < k]
     if bad:
@@ -114,8 +121,7 @@ def task_layouts(
         )
     g = task.generator if raw else task.g_ema.module
     device = next(g.parameters()).device
-    z = torch.randn(
-        len(classes) * per_class, g.z_dim, generator=torch.Generator().manual_seed(seed)
-    )
+    rng = torch.Generator().manual_seed(seed)
+    z = draw_latents(len(classes) * per_class, g.z_dim, rng, truncation)
     y = torch.tensor(classes).repeat_interleave(per_class)
     return network_layouts(g, z.to(device), y.to(device), task.discriminator)
