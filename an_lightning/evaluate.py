@@ -2,12 +2,12 @@
 
 Prints a table and appends a record (numbers, feature network, sample counts, reference
 data) to ``<checkpoint>.eval.json`` next to the checkpoint. Each task kind has its own
-evaluator (``cli/evaluators.py``); a class-conditional GAN is scored with FID, KID, IS and
-intra-FID of its raw and EMA generators (``--generator``; keys ``fid/raw``, ``fid/ema``,
-see ``cli/evaluate_generators.py``) against cached reference statistics
-(docs/metrics.md; ``cli/evaluate_gan.py``); an inpainting model with PSNR, SSIM and MAE on
-the fixed evaluation masks (``cli/evaluate_inpaint.py``; ``--ref`` then names a folder of
-test images).
+evaluator (``cli/evaluators.py``); a class-conditional GAN is scored with FID, KID, IS,
+PRDC, intra-FID and class accuracy of its raw and EMA generators (``--generator``; keys
+``fid/raw``, ``fid/ema``, see ``cli/evaluate_generators.py``) against cached reference
+statistics (docs/metrics.md; ``cli/evaluate_gan.py``); an inpainting model with PSNR, SSIM
+and MAE on the fixed evaluation masks (``cli/evaluate_inpaint.py``; ``--ref`` then names a
+folder of test images).
 """
 
 from __future__ import annotations
@@ -58,7 +58,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="fid-helper",
         help="fid-helper | torch-fidelity | timm:<model> | a TorchScript file",
     )
-    p.add_argument("--is-classifier", help="TorchScript: uint8 images -> logits, for offline IS")
+    p.add_argument(
+        "--classifier",
+        "--is-classifier",
+        dest="classifier",
+        help="TorchScript: uint8 images -> logits; for IS offline and for accuracy (logits "
+        "over the model's classes)",
+    )
     p.add_argument("--kid-subset-size", type=int, help="default: min(1000, samples / 2, reals / 2)")
     p.add_argument("--batch-size", type=int, default=50)
     p.add_argument("--num-workers", type=int, default=2, help="data loader workers (reference)")
@@ -92,8 +98,8 @@ def check_args(args: argparse.Namespace) -> Path:
     ]:
         preflight.at_least(getattr(args, flag), minimum, "--" + flag.replace("_", "-"))
     preflight.device(args.device)
-    if args.is_classifier and not Path(args.is_classifier).is_file():
-        raise FileNotFoundError(f"--is-classifier {args.is_classifier} does not exist")
+    if args.classifier and not Path(args.classifier).is_file():
+        raise FileNotFoundError(f"--classifier {args.classifier} does not exist")
     spec = args.feature_network
     if spec not in SOURCES and not spec.startswith("timm:") and not Path(spec).is_file():
         raise FileNotFoundError(

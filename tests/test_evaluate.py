@@ -7,12 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from data_fixtures import class_folders
 from error_fixtures import command_refuses, refuses
 
 from an_lightning import evaluate
 from an_lightning.data.shards import Options, write_shards
-from an_lightning.metrics.features import load_feature_network
+from an_lightning.metrics.features import load_feature_network, to_uint8
 from an_lightning.metrics.frechet import FeatureMoments, frechet_distance
 from an_lightning.metrics.reference import ReferenceStats
 from an_lightning.metrics.sampler import ema_sampler, raw_sampler
@@ -87,6 +88,41 @@ def test_a_truncated_evaluation_says_so_and_uses_truncated_latents(
     assert fid == pytest.approx(cut["fid/ema"], rel=1e-6) and fid != pytest.approx(plain["fid/ema"])
     records = json.loads((tiny_run / "checkpoints" / "last.eval.json").read_text())
     assert records[-1]["results"]["truncation"] == 0.5
+
+
+class MeanColourClassifier(torch.nn.Module):
+    """A fixed 10-class classifier: uint8 images -> logits from their mean colour."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 10)
+        torch.nn.init.normal_(
+            self.linear.weight, std=3.0, generator=torch.Generator().manual_seed(1)
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.linear(images.float().mean((2, 3)) / 127.5 - 1)
+
+
+def test_accuracy_counts_the_samples_a_classifier_assigns_to_their_class(
+    tiny_run, toy_features, tmp_path
+):
+    net = MeanColourClassifier().eval()
+    path = tmp_path / "digits_classifier.pt"
+    torch.jit.save(torch.jit.script(net), str(path))
+    args = ("--num-samples", "20", "--reference-images", "40", "--metrics", "accuracy")
+    result = run(tiny_run, toy_features, tmp_path, *args, "--classifier", str(path))
+    task = ClassConditionalGAN.load_from_checkpoint(tiny_run / "checkpoints" / "last.ckpt")
+    for name, sampler in (("raw", raw_sampler), ("ema", ema_sampler)):
+        sample, hits, top5 = sampler(task, 0), 0, 0
+        for labels in balanced_labels(20, 10, 0).split(8):
+            with torch.no_grad():
+                logits = net(to_uint8(sample(labels)))
+            hits += int((logits.argmax(1) == labels).sum())
+            top5 += int((logits.topk(5).indices == labels[:, None]).any(1).sum())
+        assert result[f"accuracy/{name}"] == pytest.approx(hits / 20)
+        assert result[f"accuracy_top5/{name}"] == pytest.approx(top5 / 20)
+    assert "fid/raw" not in result
 
 
 def test_prdc_alone_keeps_the_real_features_it_needs(tiny_run, toy_features, tmp_path):
@@ -174,7 +210,8 @@ def test_reference_from_an_image_folder_and_from_a_stats_file(tiny_run, toy_feat
         (["--num-workers", "-1"], "--num-workers must be 0 or more"),
         (["--kid-subset-size", "1"], "--kid-subset-size must be 2 or more"),
         (["--device", "nope"], "--device 'nope' is not a torch device"),
-        (["--is-classifier", "/no/such.pt"], "--is-classifier /no/such.pt does not exist"),
+        (["--is-classifier", "/no/such.pt"], "--classifier /no/such.pt does not exist"),
+        (["--metrics", "fid,accuracy"], "accuracy needs --classifier FILE.pt"),
         (["--truncation", "0"], "--truncation must be a positive threshold"),
     ],
 )

@@ -6,7 +6,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from an_lightning.metrics.features import InceptionFeatures
+from an_lightning.metrics.features import InceptionFeatures, to_uint8
 from an_lightning.metrics.frechet import GaussianStats
 from an_lightning.metrics.reference import ReferenceStats
 from an_lightning.metrics.suite import PRDC_KEYS, SampleCounts, evaluate_sampler
@@ -29,6 +29,20 @@ def sample(labels):
     return torch.stack(out) * 2 - 1
 
 
+class TemplateClassifier(nn.Module):
+    """Names the class whose ``sample`` image an image is, but calls classes 6..9 one
+    higher: accuracy 24/40 = 0.6 on 40 balanced labels, however the ranks split them."""
+
+    def __init__(self):
+        super().__init__()
+        self.templates = to_uint8(sample(torch.arange(10))).float().flatten(1)
+
+    def forward(self, images):
+        label = torch.cdist(images.float().flatten(1), self.templates).argmin(1)
+        guess = torch.where(label < 6, label, (label + 1) % 10)
+        return 10.0 * nn.functional.one_hot(guess, 10).float()
+
+
 def setup():
     features = InceptionFeatures(ChannelStats(), "channel-stats", num_features=6)
     # Drawn like the samples (in [-1, 1]), so that PRDC's balls overlap.
@@ -46,7 +60,8 @@ def run(features, ref):
         ref,
         COUNTS,
         intra_classes=[3],
-        metrics=["fid", "kid", "intra_fid", "prdc"],
+        metrics=["fid", "kid", "intra_fid", "prdc", "accuracy"],
+        classifier=TemplateClassifier(),
     )
 
 
@@ -75,9 +90,10 @@ def test_two_ranks_match_one_process(tmp_path):
         assert p.exitcode == 0
     assert single["n_prdc_fake"] == 30 and 0 < single["coverage"] < 1
     assert single["precision"] > 0 and single["recall"] > 0
+    assert single["accuracy"] == pytest.approx(0.6)
     for rank in (0, 1):
         assert isinstance(results[rank], dict), results[rank]
-        for key in ("fid", "intra_fid", *PRDC_KEYS):
+        for key in ("fid", "intra_fid", *PRDC_KEYS, "accuracy", "accuracy_top5"):
             assert results[rank][key] == pytest.approx(single[key], rel=1e-6, abs=1e-9), key
         # KID is a float32 difference of kernel means near 1 that ends near 1e-3, so the
         # order of the gathered features (strided shares) moves it by ~3e-4 relative (the

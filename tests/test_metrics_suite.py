@@ -175,6 +175,48 @@ def test_inception_score_of_a_known_classifier(features, reference):
     assert got["is_mean"] == pytest.approx(1.0, rel=1e-6)
 
 
+class DistanceClassifier(nn.Module):
+    """Logits: minus the cyclic distance of c to (label + shift) mod C, the label read from
+    the image, so top-1 and top-5 are known: shift 0 all right, shift 1 top-1 all wrong
+    and top-5 all right; ``odd_wrong`` shifts odd labels only."""
+
+    def __init__(self, shift=0, odd_wrong=False, classes=CLASSES):
+        super().__init__()
+        self.shift, self.odd_wrong, self.classes = shift, odd_wrong, classes
+
+    def forward(self, images):
+        label = images[:, 0, 0, 0].long() // 20
+        guess = (label + self.shift * (label % 2 if self.odd_wrong else 1)) % CLASSES
+        gap = (torch.arange(self.classes)[None] - guess[:, None]).abs()
+        return -torch.minimum(gap, CLASSES - gap).float()  # cyclic: ranks 0, 1, 1, 2, 2, ...
+
+
+def test_accuracy_is_the_share_of_samples_classified_as_the_class_asked_for(features, reference):
+    sample = lambda y: (y.view(-1, 1, 1, 1).float() * 20).expand(-1, 3, 8, 8).to(torch.uint8)  # noqa: E731
+    counts = SampleCounts(fid=200, batch_size=64)
+
+    def accuracy(classifier):
+        got = evaluate_sampler(
+            sample,
+            CLASSES,
+            features,
+            reference,
+            counts,
+            metrics=["accuracy"],
+            classifier=classifier,
+        )
+        return got["accuracy"], got["accuracy_top5"]
+
+    assert accuracy(DistanceClassifier()) == (1.0, 1.0)
+    assert accuracy(DistanceClassifier(shift=1)) == (0.0, 1.0)
+    assert accuracy(DistanceClassifier(shift=5)) == (0.0, 0.0)
+    assert accuracy(DistanceClassifier(shift=1, odd_wrong=True)) == (0.5, 1.0)  # balanced
+    with pytest.raises(ValueError, match="gives 12 logits but the model has 10 classes"):
+        accuracy(DistanceClassifier(classes=12))
+    with pytest.raises(ValueError, match="cannot compute 'accuracy': it needs classifier="):
+        evaluate_sampler(sample, CLASSES, features, reference, counts, metrics=["accuracy"])
+
+
 def test_prdc_is_computed_from_the_fid_features_against_the_real_ones(digits, features, reference):
     images, labels = digits
     sampler = RecordingSampler(images[:600], labels[:600])

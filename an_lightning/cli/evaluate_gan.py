@@ -1,7 +1,8 @@
-"""``python -m an_lightning.evaluate`` for class-conditional GAN checkpoints: FID, KID, IS
-and intra-FID of the raw and EMA generators (``--generator``; ``cli/evaluate_generators.py``)
-against reference statistics: a ``.pt`` file named by ``--ref``, else computed from
-``--ref`` data or the training data and cached (``metrics.data_reference``, docs/metrics.md).
+"""``python -m an_lightning.evaluate`` for class-conditional GAN checkpoints: FID, KID, IS,
+PRDC, intra-FID and accuracy of the raw and EMA generators (``--generator``;
+``cli/evaluate_generators.py``) against reference statistics: a ``.pt`` file named by
+``--ref``, else computed from ``--ref`` data or the training data and cached
+(``metrics.data_reference``, docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from .reference_source import data_at, training_data
 
 def check_gan_args(args: argparse.Namespace) -> None:
     """The options of a GAN evaluation, checked before the model is loaded."""
-    metric_names(args.metrics)
+    metrics = metric_names(args.metrics)
+    if "accuracy" in metrics and not args.classifier:
+        raise ValueError(
+            "accuracy needs --classifier FILE.pt: a TorchScript classifier of the model's "
+            "classes (uint8 images in, logits out), trained on real data"
+        )
     check_truncation(args.truncation, "--truncation")
     if args.intra_classes != "all":
         _ints(args.intra_classes)
@@ -76,12 +82,12 @@ def evaluate_gan(task: ClassConditionalGAN, ckpt: Path, args: argparse.Namespace
                 f"{task.num_classes - 1}, or all"
             )
     features = feature_network(args.feature_network, args.device)
-    if "is" in metrics and not (features.has_logits or args.is_classifier):
+    if "is" in metrics and not (features.has_logits or args.classifier):
         raise ValueError(
-            f"IS needs class logits and {features.name} has none: pass --is-classifier "
+            f"IS needs class logits and {features.name} has none: pass --classifier "
             "FILE.pt, use --feature-network torch-fidelity (online), or drop 'is'"
         )
-    classifier = _classifier(args.is_classifier, args.device) if args.is_classifier else None
+    classifier = _classifier(args.classifier, args.device) if args.classifier else None
     kid = real_feature_count(metrics, args.num_samples, SampleCounts())
     reference, source = reference_for(task, ckpt, features, args, classes, kid)
     reals = 0 if reference.kid_features is None else len(reference.kid_features)
@@ -118,7 +124,7 @@ def _classifier(path: str, device: str) -> torch.jit.ScriptModule:
         return torch.jit.load(path, map_location=device).eval()
     except Exception as err:
         raise ValueError(
-            f"--is-classifier {path} is not a TorchScript file ({type(err).__name__}); save "
+            f"--classifier {path} is not a TorchScript file ({type(err).__name__}); save "
             "the classifier with torch.jit.save"
         ) from None
 

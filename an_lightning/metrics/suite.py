@@ -1,8 +1,11 @@
-"""FID, IS, KID, PRDC and intra-FID of a class-conditional sampler against cached reference
-statistics.
+"""FID, IS, KID, PRDC, intra-FID and class accuracy of a class-conditional sampler against
+cached reference statistics.
 
 Each image is generated and passed through the feature network once; its pool features
 feed FID (and KID and PRDC: improved precision/recall, density/coverage), its logits IS.
+Accuracy is Shmelkov et al.'s GAN-test (ECCV 2018): the share of samples that a
+classifier of the model's classes, trained on real data, assigns to the class they were
+generated for (top-1, and top-5 where there are more than five classes).
 All accumulators are torchmetrics states, so under DDP each rank generates its share of
 the labels and ``compute()`` reduces across ranks.
 """
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
@@ -24,7 +28,7 @@ from .reference import ReferenceStats
 
 # labels (n,) int64 -> images (n, 3, H, W), uint8 or float in [-1, 1]
 Sampler = Callable[[Tensor], Tensor]
-METRICS = ("fid", "intra_fid", "kid", "is", "prdc")
+METRICS = ("fid", "intra_fid", "kid", "is", "prdc", "accuracy")
 PRDC_KEYS = ("precision", "recall", "density", "coverage")
 KID_REAL_FEATURES = 10_000  # real features a reference keeps for KID, at most
 
@@ -94,7 +98,8 @@ def evaluate_sampler(
             and ``coverage`` (``metrics.prdc``) of the generated pool features, the same
             ones FID uses.
         classifier: uint8 images -> logits, for IS when the feature network has no
-            classifier head (the offline fid-helper network has none).
+            classifier head (the offline fid-helper network has none), and for accuracy
+            (then its logits must be over the model's ``num_classes`` classes).
     """
     counts = counts or SampleCounts()
     if reference.network != features.name:
@@ -111,6 +116,9 @@ def evaluate_sampler(
         "is": ""
         if features.has_logits or classifier is not None
         else f"{features.name} has no logits: pass classifier= or use the torch-fidelity source",
+        "accuracy": ""
+        if classifier is not None
+        else "it needs classifier=, a classifier of the model's classes",
     }
     chosen = [m for m in METRICS if not possible[m]] if metrics is None else list(metrics)
     for m in chosen:
@@ -123,7 +131,7 @@ def evaluate_sampler(
         raise ValueError(f"reference has no statistics for classes {missing}: recompute it")
 
     result: dict[str, float | str] = {"feature_network": features.name}
-    if {"fid", "kid", "is", "prdc"} & set(chosen):
+    if {"fid", "kid", "is", "prdc", "accuracy"} & set(chosen):
         result |= _overall(
             sample, num_classes, features, reference, counts, chosen, classifier, seed, device
         )
@@ -152,7 +160,7 @@ def _overall(
     seed: int,
     device: torch.device | str,
 ) -> dict[str, float | str]:
-    """FID, KID, IS and PRDC over ``counts.fid`` class-balanced samples."""
+    """FID, KID, IS, PRDC and accuracy over ``counts.fid`` class-balanced samples."""
     moments = FeatureMoments(features.num_features).to(device)
     inception_score = None
     if "is" in chosen:  # stores every logit vector: only built when asked for
@@ -175,6 +183,7 @@ def _overall(
     prdc_state = n_prdc = None
     if "prdc" in chosen:
         prdc_state, n_prdc = _prdc_state(reference, counts, features.num_features, device)
+    accuracy = _accuracy_states(num_classes, device) if "accuracy" in chosen else {}
     labels = rank_share(balanced_labels(counts.fid, num_classes, seed))
     index = rank_share(torch.arange(counts.fid))  # which of the fid samples each one is
     batches = zip(labels.split(counts.batch_size), index.split(counts.batch_size), strict=True)
@@ -187,9 +196,19 @@ def _overall(
             kid.update(pool, real=False)
         if prdc_state is not None:  # the first n of the fid samples, whichever rank has them
             prdc_state.update(pool[(at < n_prdc[1]).to(pool.device)], real=False)
+        logits = None
+        if classifier is not None and (inception_score is not None or accuracy):
+            logits = classifier(to_uint8(images)).float().to(device)
         if inception_score is not None:
-            logits = out["logits"] if classifier is None else classifier(to_uint8(images))
-            inception_score.update(logits.float().to(device))
+            inception_score.update(out["logits"].float().to(device) if logits is None else logits)
+        if accuracy:
+            if logits.shape[-1] != num_classes:
+                raise ValueError(
+                    f"the classifier gives {logits.shape[-1]} logits but the model has "
+                    f"{num_classes} classes: accuracy needs a classifier of the model's classes"
+                )
+            for state in accuracy.values():
+                state.update(logits, batch.to(device))
     result: dict[str, float | str] = {"n_fid": counts.fid}
     if "fid" in chosen:
         result["fid"] = frechet_distance(moments.compute(), reference.overall)
@@ -203,10 +222,21 @@ def _overall(
     if inception_score is not None:
         mean, std = inception_score.compute()
         result |= {"is_mean": float(mean), "is_std": float(std)}
+    result |= {key: float(state.compute()) for key, state in accuracy.items()}
     if prdc_state is not None:
         result |= prdc_state.compute()
         result |= {"n_prdc_real": n_prdc[0], "n_prdc_fake": n_prdc[1], "prdc_k": counts.prdc_k}
     return result
+
+
+def _accuracy_states(num_classes: int, device: torch.device | str) -> dict:
+    """{"accuracy": top-1, "accuracy_top5": top-5 (more than five classes)} accumulators:
+    the share of all samples (micro average; the labels are class-balanced anyway)."""
+    ks = {"accuracy": 1} | ({"accuracy_top5": 5} if num_classes > 5 else {})
+    return {
+        key: MulticlassAccuracy(num_classes, top_k=k, average="micro").to(device)
+        for key, k in ks.items()
+    }
 
 
 def _prdc_counts(reference: ReferenceStats, counts: SampleCounts) -> tuple[int, int]:
