@@ -213,6 +213,13 @@ def test_accuracy_is_the_share_of_samples_classified_as_the_class_asked_for(feat
     assert accuracy(DistanceClassifier(shift=1, odd_wrong=True)) == (0.5, 1.0)  # balanced
     with pytest.raises(ValueError, match="gives 12 logits but the model has 10 classes"):
         accuracy(DistanceClassifier(classes=12))
+    every = SampleCounts(fid=200, batch_size=64, kid_subset_size=50)  # metrics=None: all
+    unasked = evaluate_sampler(sample, CLASSES, features, reference, every)
+    assert "accuracy" not in unasked  # nor with a classifier (an IS one): only when asked
+    with_is = evaluate_sampler(
+        sample, CLASSES, features, reference, every, classifier=DistanceClassifier(classes=12)
+    )
+    assert "is_mean" in with_is and "accuracy" not in with_is
     with pytest.raises(ValueError, match="cannot compute 'accuracy': it needs classifier="):
         evaluate_sampler(sample, CLASSES, features, reference, counts, metrics=["accuracy"])
 

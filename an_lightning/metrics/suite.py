@@ -94,9 +94,10 @@ def evaluate_sampler(
         metrics: subset of ``METRICS``; ``None``: all that the inputs allow (IS needs
             logits: ``features.has_logits`` or a ``classifier``; KID and PRDC need
             ``reference.kid_features``, the real features they compare with; intra-FID
-            needs ``intra_classes``). PRDC adds ``precision``, ``recall``, ``density``
-            and ``coverage`` (``metrics.prdc``) of the generated pool features, the same
-            ones FID uses.
+            needs ``intra_classes``; accuracy only when asked for, since an IS
+            classifier need not have the model's classes). PRDC adds ``precision``,
+            ``recall``, ``density`` and ``coverage`` (``metrics.prdc``) of the generated
+            pool features, the same ones FID uses.
         classifier: uint8 images -> logits, for IS when the feature network has no
             classifier head (the offline fid-helper network has none), and for accuracy
             (then its logits must be over the model's ``num_classes`` classes).
@@ -120,7 +121,8 @@ def evaluate_sampler(
         if classifier is not None
         else "it needs classifier=, a classifier of the model's classes",
     }
-    chosen = [m for m in METRICS if not possible[m]] if metrics is None else list(metrics)
+    default = [m for m in METRICS if not possible[m] and m != "accuracy"]
+    chosen = default if metrics is None else list(metrics)
     for m in chosen:
         if m not in possible:
             raise ValueError(f"unknown metric {m!r}; choose from {METRICS}")
