@@ -1,5 +1,7 @@
 """Loading tasks from run directories and checkpoints, and the errors for bad paths."""
 
+import shutil
+
 import pytest
 import torch
 
@@ -32,8 +34,30 @@ def test_a_checkpoint_file_is_taken_as_is(tiny_run):
 def test_missing_and_empty_paths_say_what_to_pass(tmp_path):
     with pytest.raises(RunError, match="does not exist"):
         resolve_checkpoint(tmp_path / "nope.ckpt")
-    with pytest.raises(RunError, match="holds no intact checkpoint"):
+    with pytest.raises(RunError, match="holds no checkpoint"):
         resolve_checkpoint(tmp_path)
+
+
+def test_a_run_directory_is_read_without_moving_its_damaged_checkpoints(tiny_run, tmp_path, capsys):
+    """What sample, layouts, evaluate and inpaint see: damaged files are skipped with a
+    warning, or named in the one error line when nothing intact is left; the run
+    directory is never changed (only fit, which holds it, sets them aside)."""
+    from test_cli_verified import damage
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run / "checkpoints", run / "checkpoints")
+    last, periodic = run / "checkpoints" / "last.ckpt", run / "checkpoints" / "g_iter=0000004.ckpt"
+    damage(last)
+    before = sorted(p.name for p in run.rglob("*"))
+    assert resolve_checkpoint(run) == periodic
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"warning: skipping damaged checkpoint {last} (")
+    damage(periodic)
+    with pytest.raises(RunError, match="holds no intact checkpoint, only damaged ones") as got:
+        resolve_checkpoint(run)
+    assert str(last) in str(got.value) and str(periodic) in str(got.value)
+    assert "\n" not in str(got.value) and not capsys.readouterr().err
+    assert sorted(p.name for p in run.rglob("*")) == before
 
 
 def test_files_that_are_not_training_checkpoints(tmp_path):

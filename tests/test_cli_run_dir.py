@@ -35,9 +35,13 @@ def test_a_damaged_newest_is_set_aside_and_the_next_one_used(tmp_path, capsys):
     save(ckpts / "g_iter=0000020.ckpt", 20)
     last = save(ckpts / "last.ckpt", 30)
     damage(last)
-    assert select_checkpoint(tmp_path, move_damaged=False) == ckpts / "g_iter=0000020.ckpt"
+    assert select_checkpoint(tmp_path) == ckpts / "g_iter=0000020.ckpt"  # by default: skipped
     assert last.exists() and "skipping damaged checkpoint" in capsys.readouterr().err
-    assert select_checkpoint(tmp_path) == ckpts / "g_iter=0000020.ckpt"
+    skipped = []
+    assert select_checkpoint(tmp_path, skipped=skipped) == ckpts / "g_iter=0000020.ckpt"
+    assert len(skipped) == 1 and skipped[0].startswith(f"{last} (")
+    assert not capsys.readouterr().err  # reported by the caller instead
+    assert select_checkpoint(tmp_path, move_damaged=True) == ckpts / "g_iter=0000020.ckpt"
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("warning: checkpoint") and "moved to" in err[0]
     (moved,) = [p for p in (tmp_path / "damaged").iterdir() if p.suffix != ".sha256"]
@@ -48,7 +52,7 @@ def test_a_damaged_newest_is_set_aside_and_the_next_one_used(tmp_path, capsys):
 def test_an_unreadable_file_is_set_aside_too(tmp_path, capsys):
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"\0" * 100)
-    assert select_checkpoint(tmp_path) is None
+    assert select_checkpoint(tmp_path, move_damaged=True) is None
     assert [p.name[:10] for p in (tmp_path / "damaged").iterdir()] == ["last.ckpt."]
 
 

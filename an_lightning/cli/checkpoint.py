@@ -10,6 +10,7 @@ so no YAML is needed.
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,12 +28,23 @@ def resolve_checkpoint(path: str | Path) -> Path:
     """The checkpoint file ``path`` names (a run directory or a file)."""
     p = Path(path)
     if p.is_dir():
-        found = select_checkpoint(p)
+        # Read-only: damaged files are skipped, not moved (only fit, holding the run
+        # directory's lock, sets them aside).
+        skipped: list[str] = []
+        found = select_checkpoint(p, skipped=skipped)
+        if found is None and skipped:
+            raise RunError(
+                f"{p} holds no intact checkpoint, only damaged ones: {'; '.join(skipped)}; "
+                "pass an intact .ckpt file, or re-run its training (fit sets damaged "
+                "checkpoints aside and resumes from the newest intact one)"
+            )
         if found is None:
             raise RunError(
-                f"{p} holds no intact checkpoint (checkpoints/*.ckpt): train it first, or "
-                "pass a .ckpt file"
+                f"{p} holds no checkpoint (checkpoints/*.ckpt): train it first, or pass a "
+                ".ckpt file"
             )
+        for line in skipped:
+            print(f"warning: skipping damaged checkpoint {line}", file=sys.stderr)
         return found
     if not p.is_file():
         raise RunError(f"{p} does not exist: pass a run directory or a .ckpt file")

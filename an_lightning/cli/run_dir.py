@@ -59,13 +59,17 @@ def set_aside(ckpt: Path, run_dir: Path, reason: str) -> Path:
     return dest
 
 
-def select_checkpoint(run_dir: Path, move_damaged: bool = True) -> Path | None:
+def select_checkpoint(
+    run_dir: Path, move_damaged: bool = False, skipped: list[str] | None = None
+) -> Path | None:
     """The verified checkpoint of the run with the highest generator iteration, or None.
 
     Ties (``last.ckpt`` and the periodic file of the same iteration) go to the newest
-    file. A file that fails verification is set aside (``move_damaged``) or skipped,
-    with a warning, and the next one is tried, so every caller gets the same answer
-    after any crash: the newest state that was completely written.
+    file. A file that fails verification is set aside (``move_damaged``: only the job
+    that holds the run directory, i.e. fit, may move its files) or skipped, and the next
+    one is tried, so every caller gets the same answer after any crash: the newest state
+    that was completely written. A skipped file is warned about on stderr, or appended
+    as ``"<file> (<reason>)"`` to ``skipped`` when the caller reports it itself.
     """
     ranked = []
     for ckpt in candidates(run_dir):
@@ -75,7 +79,7 @@ def select_checkpoint(run_dir: Path, move_damaged: bool = True) -> Path | None:
         except FileNotFoundError:
             continue  # removed by the run's own rotation meanwhile
         except DamagedCheckpoint as err:
-            _damaged(ckpt, run_dir, str(err), move_damaged)
+            _damaged(ckpt, run_dir, str(err), move_damaged, skipped)
     for _, _, ckpt in sorted(ranked, reverse=True):
         try:
             verify(ckpt)
@@ -83,13 +87,16 @@ def select_checkpoint(run_dir: Path, move_damaged: bool = True) -> Path | None:
         except FileNotFoundError:
             continue
         except DamagedCheckpoint as err:
-            _damaged(ckpt, run_dir, str(err), move_damaged)
+            _damaged(ckpt, run_dir, str(err), move_damaged, skipped)
     return None
 
 
-def _damaged(ckpt: Path, run_dir: Path, reason: str, move: bool) -> None:
+def _damaged(ckpt: Path, run_dir: Path, reason: str, move: bool, skipped: list[str] | None) -> None:
+    reason = " ".join(reason.split())
     if move:
         set_aside(ckpt, run_dir, reason)
+    elif skipped is not None:
+        skipped.append(f"{ckpt} ({reason})")
     else:
         print(f"warning: skipping damaged checkpoint {ckpt} ({reason})", file=sys.stderr)
 
