@@ -140,6 +140,8 @@ def test_every_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys)
     (tmp_path / "empty.yaml").write_text("\n")
     (tmp_path / "broken.yaml").write_text("model: {init_args: [1\n")
     (tmp_path / "a_file").write_text("")
+    (tmp_path / "binary.yaml").write_bytes(bytes(range(128, 256)) * 8)  # no UTF-8 text
+    (tmp_path / "folder.yaml").mkdir()
     classes = tiny_config(run)
     for net in ("generator", "discriminator"):
         classes["model"]["init_args"][net]["init_args"]["num_classes"] = 5
@@ -160,6 +162,12 @@ def test_every_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys)
     linked = "--model.init_args.generator.init_args.resolution=64"
     cases = {
         "empty config": ([str(tmp_path / "empty.yaml")], "is empty"),
+        "binary config": ([str(tmp_path / "binary.yaml")], "binary.yaml is not UTF-8 text"),
+        "binary overlay": (
+            [config, "--config", str(tmp_path / "binary.yaml")],
+            "binary.yaml is not UTF-8 text",
+        ),
+        "folder config": ([str(tmp_path / "folder.yaml")], "folder.yaml is a folder"),
         "YAML syntax": ([str(tmp_path / "broken.yaml")], "line 2"),
         "unknown key": ([config, "--model.init_args.bogus=1"], "'bogus' is not accepted"),
         "unknown top-level key": ([config, "--bogus=1"], "unrecognized arguments"),

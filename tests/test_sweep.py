@@ -49,6 +49,9 @@ def test_bad_input_is_refused_with_one_line_and_nothing_written(tmp_path, capsys
     not_yaml.write_text("method: [grid\n")
     fails([str(not_yaml), *root], capsys, "is not valid YAML")
     fails([str(tmp_path / "missing.yaml"), *root], capsys, "does not exist")
+    (tmp_path / "binary.yaml").write_bytes(bytes(range(128, 256)) * 8)
+    fails([str(tmp_path / "binary.yaml"), *root], capsys, "binary.yaml is not UTF-8 text")
+    fails([str(tmp_path), *root], capsys, f"sweep file {tmp_path} is a folder")
     seeds = {"seed_everything": {"values": [0, 1]}}
     schema = sweep_file(tmp_path, seeds, methd="grid")
     fails([str(schema), *root], capsys, "'methd' was unexpected")

@@ -213,9 +213,11 @@ def to_cli_args(argv: list[str]) -> list[str]:
     if first.startswith("-"):
         fail(f"the first argument must be a config file, got {first}", USAGE)
     path = Path(first)
+    if path.is_dir():
+        fail(f"config file {first} is a folder: pass a YAML file in it", USAGE)
     if not path.is_file():
         fail(f"config file {first} does not exist", USAGE)
-    if not path.read_text().strip():
+    if not config_text(path).strip():
         fail(f"config file {first} is empty: start from experiments/demo.yaml", USAGE)
     read: list[Path] = []
     args = with_bases(first, read)
@@ -236,8 +238,18 @@ def to_cli_args(argv: list[str]) -> list[str]:
     return args
 
 
+def config_text(path: Path) -> str:
+    """The text of config file ``path``; one error line if it is not UTF-8 text."""
+    try:
+        return path.read_text()
+    except UnicodeDecodeError:
+        fail(f"config file {path} is not UTF-8 text: pass a YAML config file")
+
+
 def with_bases(config: str, read: list[Path]) -> list[str]:
     """``--config`` arguments for ``config``, after its bases that ``read`` lacks (updated)."""
+    if _is_file(Path(config)):
+        config_text(Path(config))  # refused here if it is no text, naming the file
     chain = [Path(config)]
     while _is_file(chain[0]) and (base := base_of(chain[0])) is not None:
         if any(base.samefile(p) for p in read if _is_file(p)):
@@ -259,8 +271,8 @@ def _is_file(path: Path) -> bool:
 def base_of(path: Path) -> Path | None:
     """The config ``path`` names as its ``base`` (relative to it), None if it names none."""
     try:
-        content = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        content = yaml.safe_load(config_text(path))
+    except (OSError, yaml.YAMLError):
         return None  # jsonargparse reports what is wrong with the file
     if not isinstance(content, dict) or content.get(BASE) is None:
         return None

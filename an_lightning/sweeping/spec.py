@@ -37,10 +37,14 @@ class Sweep:
 def load_sweep(path: str | Path) -> Sweep:
     """The sweep in ``path``, or ``SweepError`` naming what is wrong and how to fix it."""
     path = Path(path)
+    if path.is_dir():
+        raise SweepError(f"sweep file {path} is a folder: pass a sweep YAML file (sweeps/*.yaml)")
     if not path.is_file():
         raise SweepError(f"sweep file {path} does not exist")
     try:
         config = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise SweepError(f"sweep file {path} is not UTF-8 text: pass a sweep YAML file") from None
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""
