@@ -14,25 +14,30 @@ from __future__ import annotations
 import sys
 
 from .cli.errors import fail, held_output
-from .cli.fit_cli import prepare, train
+from .cli.fit_cli import prepare, resume_point, train
 from .cli.lock import RunLock
 from .cli.quiet import FIT_NOISE, ignored_warnings
 from .cli.run_dir import RunError
 
 
 def main(argv: list[str] | None = None) -> None:
+    lock = None
     with ignored_warnings(*FIT_NOISE):
-        with held_output():  # a refused start prints its error line and nothing else
-            cli = prepare(sys.argv[1:] if argv is None else argv)
-            lock = RunLock(cli.run_dir)  # rank 0 holds it for the job; a no-op elsewhere
-            try:
-                lock.acquire()
-            except RunError as err:
-                fail(str(err))
         try:
-            train(cli)
+            # A refused start (bad config, a run dir in use, a checkpoint of another
+            # model) prints its error line and nothing else.
+            with held_output():
+                cli = prepare(sys.argv[1:] if argv is None else argv)
+                lock = RunLock(cli.run_dir)  # rank 0 holds it for the job; a no-op elsewhere
+                try:
+                    lock.acquire()
+                except RunError as err:
+                    fail(str(err))
+                start = resume_point(cli)
+            train(cli, start)
         finally:
-            lock.release()
+            if lock is not None:
+                lock.release()
 
 
 if __name__ == "__main__":

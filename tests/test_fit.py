@@ -274,7 +274,14 @@ def test_checkpoint_of_another_model_is_refused_untouched(tmp_path, capsys):
     before = snapshot(run)
     wider = tiny_config(run)
     wider["model"]["init_args"]["generator"]["init_args"]["ch"] = 8
-    expect_error([str(write(tmp_path / "b.yaml", wider))], capsys, "different model")
+    # A real process: Lightning's start-up lines (seed, devices, tips) reach its stderr,
+    # which they do not under pytest's capture.
+    cmd = [sys.executable, "-m", "an_lightning.fit", str(write(tmp_path / "b.yaml", wider))]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(err) == 1, done.stderr  # the error line alone
+    assert err[0].startswith("error: checkpoint") and "different model" in err[0]
     assert snapshot(run) == before
 
 

@@ -344,8 +344,9 @@ def prepare(argv: list[str]) -> FitCLI:
     return cli
 
 
-def train(cli: FitCLI) -> None:
-    """Resume (or start) ``cli``'s run under its lock; stop with one line if it diverges."""
+def resume_point(cli: FitCLI) -> tuple[Path | None, int]:
+    """The checkpoint ``cli``'s run resumes from and its generator iteration ((None, 0):
+    a new run), under the run's lock; a checkpoint of another model is one error line."""
     rank0 = launcher_rank() == 0
     if rank0:
         remove_temporaries(cli.run_dir)
@@ -354,6 +355,13 @@ def train(cli: FitCLI) -> None:
         done = check_compatible(ckpt, cli.model).get("g_iter", 0) if ckpt else 0
     except RunError as err:
         fail(str(err))
+    return ckpt, done
+
+
+def train(cli: FitCLI, start: tuple[Path | None, int]) -> None:
+    """Resume ``cli``'s run from ``start`` (``resume_point``) or start it; stop with one
+    line if it diverges."""
+    ckpt, done = start
     budget = cli.model.max_g_steps
     if done >= budget:
         print(
