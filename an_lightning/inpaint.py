@@ -34,6 +34,8 @@ class InpaintError(ValueError):
 
 
 def read_image(path: Path, what: str) -> Image.Image:
+    if path.is_dir():
+        raise InpaintError(f"{what} {path} is a folder; pass an image file")
     if not path.is_file():
         raise InpaintError(f"{what} {path} does not exist; check the path")
     try:

@@ -73,7 +73,7 @@ def test_files_that_are_not_training_checkpoints(tmp_path):
 
 def test_the_wrong_kind_of_checkpoint_is_named(tiny_run):
     with pytest.raises(
-        RunError, match="is a ClassConditionalGAN checkpoint; this command needs a OtherTask"
+        RunError, match="is a ClassConditionalGAN checkpoint; this command needs an OtherTask"
     ):
         load_task(tiny_run, OtherTask)
 

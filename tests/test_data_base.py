@@ -3,6 +3,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from an_lightning.data import DigitsDataModule, FolderDataModule, PhotosDataModule, ShardDataModule
 from an_lightning.data.base import ImageDataModule
 
 
@@ -60,3 +61,26 @@ def test_datamodules_are_configurable_from_yaml(class_path, init_args):
     with pytest.raises(Exception, match="batch_size"):
         bad = {"data": {**config["data"], "init_args": {**init_args, "batch_size": "many"}}}
         parser.parse_object(bad)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: DigitsDataModule(batch_size=0), "batch_size must be 1 or more, got 0"),
+        (lambda: DigitsDataModule(num_workers=-1), "num_workers must be 0 or more, got -1"),
+        (lambda: DigitsDataModule(val_fraction=1.0), "val_fraction must lie in [0, 1), got 1.0"),
+        (lambda: PhotosDataModule(train_crops=0), "train_crops must be 1 or more, got 0"),
+        (lambda: PhotosDataModule(val_crops=-2), "val_crops must be 0 or more, got -2"),
+        (lambda: FolderDataModule("nowhere", batch_size=-4), "batch_size must be 1 or more"),
+        (lambda: ShardDataModule("x-{0..1}.tar", shuffle_buffer=-1), "shuffle_buffer must be 0"),
+        (
+            lambda: ShardDataModule("x-{0..1}.tar", batches_per_epoch=0),
+            "batches_per_epoch must be 1 or more, got 0",
+        ),
+    ],
+)
+def test_a_bad_count_is_named_alone(make, message):
+    """The error names the one argument that is wrong, not every limit of the module."""
+    with pytest.raises(ValueError) as err:
+        make()
+    assert str(err.value).startswith(message)

@@ -29,5 +29,5 @@ def test_datamodule_split_and_contract():
     assert len(train_ids & val_ids) < 5  # sklearn has a few identical digits, no leak
     with pytest.raises(ValueError, match="conditioned on 7 classes"):
         dm.check_num_classes(7)
-    with pytest.raises(ValueError, match="image_size >= 8"):
+    with pytest.raises(ValueError, match="image_size must be 8 or more, got 4"):
         DigitsDataModule(image_size=4)

@@ -71,6 +71,8 @@ def test_bad_inputs_exit_2_with_one_line_naming_problem_and_fix(checkpoint, inpu
     expect_exit(args(folder, checkpoint, mask="full.png"), capsys, "white everywhere")
     expect_exit(args(folder, checkpoint, image="broken.png"), capsys, "cannot read image", "PNG")
     expect_exit(args(folder, checkpoint, image="nope.png"), capsys, "does not exist")
+    (folder / "pics").mkdir()
+    expect_exit(args(folder, checkpoint, image="pics"), capsys, "is a folder; pass an image")
     expect_exit(args(folder, folder / "none.ckpt"), capsys, "does not exist", ".ckpt file")
     broken = folder / "broken.png"
     expect_exit(args(folder, broken), capsys, str(broken))  # not a checkpoint: RunError
@@ -83,7 +85,7 @@ def test_bad_inputs_exit_2_with_one_line_naming_problem_and_fix(checkpoint, inpu
         },
         gan,
     )
-    expect_exit(args(folder, gan), capsys, "ClassConditionalGAN", "needs a Inpainting")
+    expect_exit(args(folder, gan), capsys, "ClassConditionalGAN", "needs an Inpainting")
     torch.save({"state_dict": {}, "hyper_parameters": {}}, folder / "bare.ckpt")
     expect_exit(args(folder, folder / "bare.ckpt"), capsys, "no model config")
     fake_checkpoint(folder / "empty.ckpt", "an_lightning.tasks.Inpainting")

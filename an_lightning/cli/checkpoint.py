@@ -90,8 +90,8 @@ def load_task(
     cls = task_class(ckpt)
     if not issubclass(cls, kind):
         raise RunError(
-            f"{ckpt} is a {cls.__name__} checkpoint; this command needs a {kind.__name__} "
-            "checkpoint"
+            f"{ckpt} is {_a(cls.__name__)} checkpoint; this command needs "
+            f"{_a(kind.__name__)} checkpoint"
         )
     task = cls.load_from_checkpoint(ckpt, map_location=torch.device(device))
     nets = {"generator": task.generator, "g_ema": task.g_ema.module}
@@ -102,3 +102,8 @@ def load_task(
             "checkpoint of the run"
         )
     return task.eval(), ckpt
+
+
+def _a(name: str) -> str:
+    """``name`` with its indefinite article (an Inpainting, a ClassConditionalGAN)."""
+    return f"{'an' if name[:1] in 'AEIOU' else 'a'} {name}"

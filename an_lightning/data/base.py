@@ -25,6 +25,14 @@ from an_lightning.data.resume import ResumableSampler, resume_position
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
+def check_at_least(**limits: tuple[float | None, float]) -> None:
+    """``ValueError`` naming the first argument below its minimum (``name=(value,
+    minimum)``; a None value is not checked), so a config error names the one key."""
+    for name, (value, minimum) in limits.items():
+        if value is not None and value < minimum:
+            raise ValueError(f"{name} must be {minimum} or more, got {value}")
+
+
 def to_model_images(images: torch.Tensor) -> torch.Tensor:
     """uint8 images -> float32 in [-1, 1] (on whatever device they are)."""
     return images.to(torch.float32).div(127.5).sub_(1.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from an_lightning.data.base import check_at_least
 from an_lightning.data.embedded import EmbeddedDataModule, Split, random_split
 
 
@@ -38,10 +39,10 @@ class DigitsDataModule(EmbeddedDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__(image_size)
-        if image_size < 8 or batch_size < 1 or num_workers < 0 or not 0 <= val_fraction < 1:
-            raise ValueError(
-                "need image_size >= 8, batch_size >= 1, num_workers >= 0, 0 <= val_fraction < 1"
-            )
+        check_at_least(image_size=(image_size, 8), batch_size=(batch_size, 1))
+        check_at_least(num_workers=(num_workers, 0))
+        if not 0 <= val_fraction < 1:
+            raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
         self.save_hyperparameters()
 
     def load_splits(self) -> tuple[Split, Split | None]:

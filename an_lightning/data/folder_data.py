@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from an_lightning.data.base import Batch, ImageDataModule
+from an_lightning.data.base import Batch, ImageDataModule, check_at_least
 from an_lightning.data.failures import FailureStats
 from an_lightning.data.preprocess import sngan_resize
 from an_lightning.data.resume import Flipped
@@ -63,8 +63,8 @@ class FolderDataModule(ImageDataModule):
     ) -> None:
         super().__init__()
         self.hflip = hflip
-        if batch_size < 1 or num_workers < 0 or image_size < 1:
-            raise ValueError("batch_size and image_size must be >= 1, num_workers >= 0")
+        check_at_least(batch_size=(batch_size, 1), image_size=(image_size, 1))
+        check_at_least(num_workers=(num_workers, 0))
         if not 0.0 <= max_bad_fraction <= 1.0:
             raise ValueError(f"max_bad_fraction must be within [0, 1], got {max_bad_fraction}")
         self.save_hyperparameters()

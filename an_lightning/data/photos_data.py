@@ -15,6 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from an_lightning.data.base import check_at_least
 from an_lightning.data.embedded import EmbeddedDataModule, Split
 
 PHOTOS = (
@@ -104,8 +105,8 @@ class PhotosDataModule(EmbeddedDataModule):
             raise ValueError(f"unknown val_photos {unknown}; choose from {', '.join(PHOTOS)}")
         if len(set(val_photos)) >= len(PHOTOS):
             raise ValueError("val_photos holds every photo: leave at least one for training")
-        if image_size < 8 or batch_size < 1 or train_crops < 1 or val_crops < 0:
-            raise ValueError("need image_size >= 8, batch_size >= 1, train_crops >= 1")
+        check_at_least(image_size=(image_size, 8), batch_size=(batch_size, 1))
+        check_at_least(train_crops=(train_crops, 1), val_crops=(val_crops, 0))
         if not 0 < min_fraction <= 1:
             raise ValueError(f"min_fraction must lie in (0, 1], got {min_fraction}")
         self.save_hyperparameters()

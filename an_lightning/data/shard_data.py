@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import webdataset as wds
 
-from an_lightning.data.base import Batch, ImageDataModule
+from an_lightning.data.base import Batch, ImageDataModule, check_at_least
 from an_lightning.data.catalog import default_index, expand_shards, read_index, shard_counts
 from an_lightning.data.failures import BadDataError, FailureStats, LabelRangeError, worker_message
 from an_lightning.data.pipeline import Epoch, EpochStream, StreamSpec
@@ -115,10 +115,8 @@ class ShardDataModule(ImageDataModule):
     ) -> None:
         super().__init__()
         self.hflip = hflip
-        if batch_size < 1 or num_workers < 0 or (batches_per_epoch or 1) < 1:
-            raise ValueError("batch_size and batches_per_epoch must be >= 1, num_workers >= 0")
-        if shuffle_buffer < 0:
-            raise ValueError(f"shuffle_buffer must be >= 0, got {shuffle_buffer}")
+        check_at_least(batch_size=(batch_size, 1), batches_per_epoch=(batches_per_epoch, 1))
+        check_at_least(num_workers=(num_workers, 0), shuffle_buffer=(shuffle_buffer, 0))
         if not 0.0 <= max_bad_fraction <= 1.0:
             raise ValueError(f"max_bad_fraction must be within [0, 1], got {max_bad_fraction}")
         self.save_hyperparameters()
