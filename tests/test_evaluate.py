@@ -328,13 +328,16 @@ def _append_records(ckpt: str, job: int, count: int) -> None:
 def test_evaluations_ending_at_once_keep_every_record(tmp_path):
     """Four processes append 15 records each to one checkpoint's record file at once: all
     60 are kept, in each job's order (unlocked, most were lost to each other's rewrites)."""
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("fork")  # the children run no tensor op: fork is safe
     ckpt = tmp_path / "last.ckpt"
-    jobs = [ctx.Process(target=_append_records, args=(str(ckpt), j, 15)) for j in range(4)]
+    jobs = [
+        ctx.Process(target=_append_records, args=(str(ckpt), j, 15), daemon=True) for j in range(4)
+    ]
     for job in jobs:
         job.start()
     for job in jobs:
         job.join(timeout=120)
+        job.kill()  # only one still running, which fails the test below
     assert [job.exitcode for job in jobs] == [0] * 4
     records = evaluate.read_records(ckpt)
     for j in range(4):

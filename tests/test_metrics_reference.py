@@ -126,14 +126,18 @@ def test_jobs_writing_the_cache_at_once_leave_it_readable(tmp_path):
     1024-feature network's): every read finds a whole file, no save loses its temporary
     file to another, and no temporary file is left. With one shared temporary name
     (before) most of the rounds failed."""
-    ctx = multiprocessing.get_context("fork")
+    # Spawned, not forked: a child forked from the suite's process (its OpenMP threads
+    # running) hung in its first tensor op.
+    ctx = multiprocessing.get_context("spawn")
     errors = ctx.Queue()
     path = tmp_path / "cache" / "digits16__channel-stats.pt"
-    jobs = [ctx.Process(target=_save_and_read, args=(str(path), 1024, 12, errors)) for _ in "1234"]
+    args = (str(path), 1024, 12, errors)
+    jobs = [ctx.Process(target=_save_and_read, args=args, daemon=True) for _ in "1234"]
     for job in jobs:
         job.start()
     for job in jobs:
         job.join(timeout=240)
+        job.kill()  # only one still running, which fails the test below
     assert [job.exitcode for job in jobs] == [0] * 4
     found = [errors.get() for _ in range(errors.qsize())]
     assert not found, found[0]
