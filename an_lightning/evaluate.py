@@ -23,7 +23,7 @@ from rich.table import Table
 
 from .cli import preflight
 from .cli.checkpoint import resolve_checkpoint, task_class
-from .cli.errors import command_errors
+from .cli.errors import CommandParser, command_errors
 from .cli.evaluate_generators import add_generator_options, resolve_generator_options
 from .cli.evaluators import Result, evaluator_for
 from .cli.generator_args import add_checkpoint_arg, add_device_arg
@@ -37,7 +37,7 @@ from .tasks import AdversarialTask
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m an_lightning.evaluate", description=__doc__)
+    p = CommandParser(prog="python -m an_lightning.evaluate", description=__doc__)
     add_checkpoint_arg(p)
     p.add_argument(
         "--metrics",

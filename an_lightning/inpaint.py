@@ -14,7 +14,6 @@ status 2 and a one-line message, before the model is loaded and with nothing wri
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .cli import preflight
-from .cli.errors import command_errors
+from .cli.errors import CommandParser, command_errors
 from .data.masks import read_mask
 
 STRIDE = 4  # models.inpaint.arch.STRIDE, repeated so --help does not import the models
@@ -106,7 +105,7 @@ def fill(generator: torch.nn.Module, image: np.ndarray, mask: np.ndarray) -> np.
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m an_lightning.inpaint",
         description=__doc__.split("\n\n")[1],
     )

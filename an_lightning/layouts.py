@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cli import generator_args
+from .cli.errors import CommandParser
 from .viz import save_png
 from .viz.layouts import layout_panels, task_layouts
 
@@ -25,7 +26,7 @@ FIRST_CLASSES = 4  # the default --classes
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m an_lightning.layouts", description=__doc__)
+    p = CommandParser(prog="python -m an_lightning.layouts", description=__doc__)
     generator_args.add_input_args(p, per_class=2, classes_help="default: the first four classes")
     p.add_argument("--layers", nargs="+", help="layer names as listed by --list (default: all)")
     p.add_argument("--list", action="store_true", help="print the layers that have layouts")

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .cli import generator_args
+from .cli.errors import CommandParser
 from .latents import draw_latents
 from .viz import make_grid, save_png
 
@@ -31,7 +32,7 @@ FIRST_CLASSES = 10  # the default --classes
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m an_lightning.sample", description=__doc__)
+    p = CommandParser(prog="python -m an_lightning.sample", description=__doc__)
     generator_args.add_input_args(p, per_class=8, classes_help="default: the first ten classes")
     p.add_argument("--random", type=int, default=64, help="random-class samples (0: none)")
     p.add_argument("--steps", type=int, default=8, help="columns of each interpolation row")

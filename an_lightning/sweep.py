@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from .cli import preflight
-from .cli.errors import command_errors
+from .cli.errors import CommandParser, command_errors
 from .cli.quiet import SWEEP_NOISE, ignored_warnings
 from .sweeping.command import fit_args, run_command
 from .sweeping.keys import check_parameters, check_runs
@@ -37,9 +37,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     if "--" in argv:
         cut = argv.index("--")
         argv, overrides = argv[:cut], argv[cut + 1 :]
-    p = argparse.ArgumentParser(
-        prog="python -m an_lightning.sweep", description=__doc__.split("\n\n")[0]
-    )
+    p = CommandParser(prog="python -m an_lightning.sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("sweep", help="W&B sweep YAML (sweeps/*.yaml)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--list", action="store_true", help="print the grid (default)")

@@ -10,6 +10,7 @@ import pytest
 from an_lightning.cli.errors import (
     HINT,
     USER_ERRORS,
+    CommandParser,
     command_errors,
     debugging,
     fail,
@@ -25,11 +26,11 @@ def no_debug(monkeypatch):
     monkeypatch.delenv("AN_LIGHTNING_DEBUG", raising=False)
 
 
-def test_fail_prints_one_line_after_the_usage_and_exits_2(capsys):
+def test_fail_prints_one_line_ending_in_the_usage_and_exits_2(capsys):
     with pytest.raises(SystemExit) as exc:
         fail("bad\n   value", usage="usage: cmd [-h]")
     assert exc.value.code == 2
-    assert capsys.readouterr().err == "usage: cmd [-h]\nerror: bad value\n"
+    assert capsys.readouterr().err == "error: bad value (usage: cmd [-h])\n"
     with pytest.raises(SystemExit) as exc:
         fail("other", status=3)
     assert exc.value.code == 3 and capsys.readouterr().err == "error: other\n"
@@ -52,7 +53,7 @@ def test_the_innermost_cause_is_reported(capsys):
         except FileNotFoundError as err:
             raise ValueError("the config could not be read") from err
     assert (
-        capsys.readouterr().err == f"usage: fit CONFIG\nerror: runs/x.yaml does not exist {HINT}\n"
+        capsys.readouterr().err == f"error: runs/x.yaml does not exist {HINT} (usage: fit CONFIG)\n"
     )
 
 
@@ -119,3 +120,18 @@ def test_held_output_prints_them_after_a_successful_block(capsys):
             assert capsys.readouterr().err == ""  # held while the block runs
     assert capsys.readouterr().err == "GPU available: False\n"
     assert [str(w.message) for w in seen] == ["a tip"]
+
+
+def test_a_command_parser_error_is_one_line_and_abbreviations_are_refused(capsys):
+    p = CommandParser(prog="python -m an_lightning.sample")
+    p.add_argument("--per-class", type=int, default=8)
+    for argv, message in (
+        (["--per-class", "many"], "argument --per-class: invalid int value: 'many'"),
+        (["--per-clas", "2"], "unrecognized arguments: --per-clas 2"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            p.parse_args(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err == (
+            f"error: {message}; python -m an_lightning.sample --help lists the options\n"
+        )

@@ -1,13 +1,15 @@
 """One-line errors for the command-line entry points (tracebacks only on request).
 
 Every command (fit, evaluate, sample, layouts, inpaint, sweep, the shard and mask-set
-writers) reports bad input the same way: ``error: <problem and fix>`` on stderr, at
-most a usage hint besides, and exit status 2. ``AN_LIGHTNING_DEBUG=1`` re-raises the
-original exception with its traceback instead.
+writers) reports bad input the same way: one ``error: <problem and fix>`` line on
+stderr and exit status 2; argparse's own errors too (``CommandParser``), which would
+print the whole usage first. ``AN_LIGHTNING_DEBUG=1`` re-raises the original exception
+with its traceback instead.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import logging
 import os
@@ -36,11 +38,23 @@ def root_cause(err: BaseException) -> str:
 
 
 def fail(message: str, usage: str | None = None, status: int = USAGE_ERROR) -> NoReturn:
-    """Print ``error: message`` (after ``usage`` when given) to stderr and exit."""
-    if usage:
-        print(usage, file=sys.stderr)
-    print(f"error: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    """Print ``error: message`` (``usage``, when given, at its end) to stderr and exit."""
+    line = " ".join(message.split()) + (f" ({' '.join(usage.split())})" if usage else "")
+    print(f"error: {line}", file=sys.stderr, flush=True)
     raise SystemExit(status)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` for the commands: a usage error is one ``error:`` line
+    (pointing at ``--help``), and options must be spelled out (argparse would take
+    ``--per-clas`` for ``--per-class``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message}; {self.prog} --help lists the options")
 
 
 @contextmanager

@@ -296,7 +296,13 @@ def build_cli(args: list[str], cli_class: type[FitCLI] = FitCLI, **parser_kwargs
         run=False,
         args=args,
         save_config_kwargs={"overwrite": False},
-        parser_kwargs={"description": DESCRIPTION, "exit_on_error": False, **parser_kwargs},
+        # No abbreviations: --trainer.max_epoch=3 would silently set max_epochs.
+        parser_kwargs={
+            "description": DESCRIPTION,
+            "exit_on_error": False,
+            "allow_abbrev": False,
+            **parser_kwargs,
+        },
     )
 
 

@@ -8,12 +8,11 @@ writes the set on first use, so this is only needed to prepare a shared folder.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from ..data.masks import DEFAULT_COUNT, PRESETS, make_mask_set, save_mask_set
 from . import preflight
-from .errors import command_errors
+from .errors import CommandParser, command_errors
 
 MIN_SIZE = 8  # smaller masks can come out without a hole
 
@@ -28,7 +27,7 @@ def check_args(folder: Path, size: int, count: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m an_lightning.cli.mask_set", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("folder", type=Path, help="a new or empty folder")

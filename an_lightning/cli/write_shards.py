@@ -6,7 +6,6 @@ one-line errors live here with the other commands.
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,11 +13,11 @@ from pathlib import Path
 from ..data.preprocess import FORMATS
 from ..data.shards import Options, write_shards
 from . import preflight
-from .errors import command_errors
+from .errors import CommandParser, command_errors
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="python -m an_lightning.data.shards",
         description="Write webdataset shards from <class>/<image> folders (ImageNet train), "
         "a flat folder with --ground-truth (ImageNet val) or an unlabelled flat folder.",

@@ -50,10 +50,14 @@ class Parsed(Exception):
 
 
 def _complaint(code: object, stderr: str) -> str:
-    """What the fit CLI said after its last ``error:``, on one line, without its hint."""
+    """What the fit CLI said after its last ``error:``, on one line, without its hint
+    and its usage (a sweep is not run as ``fit CONFIG.yaml``)."""
+    from ..cli.fit_cli import USAGE
+
     text = code if isinstance(code, str) else stderr
-    text = text.rpartition("error:")[2] or text
-    return " ".join(text.replace(HINT, "").split()) or f"the fit CLI exited with {code}"
+    text = " ".join((text.rpartition("error:")[2] or text).split())
+    text = text.replace(f"({USAGE})", "").replace(HINT, "")
+    return " ".join(text.split()) or f"the fit CLI exited with {code}"
 
 
 def check_parameters(sweep: Sweep, base_args: list[str]) -> None:
