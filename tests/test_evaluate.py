@@ -10,6 +10,7 @@ import pytest
 import torch
 from data_fixtures import class_folders
 from error_fixtures import command_refuses, refuses
+from process_fixtures import run_together
 
 from an_lightning import evaluate
 from an_lightning.data.shards import Options, write_shards
@@ -330,15 +331,8 @@ def test_evaluations_ending_at_once_keep_every_record(tmp_path):
     60 are kept, in each job's order (unlocked, most were lost to each other's rewrites)."""
     ctx = multiprocessing.get_context("fork")  # the children run no tensor op: fork is safe
     ckpt = tmp_path / "last.ckpt"
-    jobs = [
-        ctx.Process(target=_append_records, args=(str(ckpt), j, 15), daemon=True) for j in range(4)
-    ]
-    for job in jobs:
-        job.start()
-    for job in jobs:
-        job.join(timeout=120)
-        job.kill()  # only one still running, which fails the test below
-    assert [job.exitcode for job in jobs] == [0] * 4
+    codes = run_together(ctx, _append_records, [(str(ckpt), j, 15) for j in range(4)], 120)
+    assert codes == [0] * 4
     records = evaluate.read_records(ckpt)
     for j in range(4):
         assert [r["i"] for r in records if r["job"] == j] == list(range(15))

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from process_fixtures import run_together
 from torch import nn
 
 from an_lightning.data.digits_data import load_digits_uint8
@@ -132,13 +133,7 @@ def test_jobs_writing_the_cache_at_once_leave_it_readable(tmp_path):
     errors = ctx.Queue()
     path = tmp_path / "cache" / "digits16__channel-stats.pt"
     args = (str(path), 1024, 12, errors)
-    jobs = [ctx.Process(target=_save_and_read, args=args, daemon=True) for _ in "1234"]
-    for job in jobs:
-        job.start()
-    for job in jobs:
-        job.join(timeout=240)
-        job.kill()  # only one still running, which fails the test below
-    assert [job.exitcode for job in jobs] == [0] * 4
+    assert run_together(ctx, _save_and_read, [args] * 4, timeout=240) == [0] * 4
     found = [errors.get() for _ in range(errors.qsize())]
     assert not found, found[0]
     assert [p.name for p in path.parent.iterdir()] == [path.name]
