@@ -247,9 +247,8 @@ def config_text(path: Path) -> str:
 
 
 def with_bases(config: str, read: list[Path]) -> list[str]:
-    """``--config`` arguments for ``config``, after its bases that ``read`` lacks (updated)."""
-    if _is_file(Path(config)):
-        config_text(Path(config))  # refused here if it is no text, naming the file
+    """``--config`` arguments for ``config``, after its bases that ``read`` lacks (updated);
+    a file that is not UTF-8 text is refused (``base_of`` reads it)."""
     chain = [Path(config)]
     while _is_file(chain[0]) and (base := base_of(chain[0])) is not None:
         if any(base.samefile(p) for p in read if _is_file(p)):

@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from ..files import temporary
+
 SUFFIX = ".sha256"
 HISTORY = 4  # digests kept per name: a file still verifies after 3 interrupted rewrites
 CHUNK = 1 << 22
@@ -39,13 +41,8 @@ def sidecar(path: Path) -> Path:
     return path.with_name(path.name + SUFFIX)
 
 
-def temporary(path: Path) -> Path:
-    """A hidden temporary name next to ``path``, unique to this process."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
 def is_temporary(path: Path) -> bool:
-    """True for a name ``temporary`` makes (left behind only by a killed writer)."""
+    """True for a name ``files.temporary`` makes (left behind only by a killed writer)."""
     return path.name.startswith(".") and path.name.endswith(".tmp")
 
 
